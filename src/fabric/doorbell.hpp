@@ -1,0 +1,54 @@
+// A doorbell: lets an idle progress engine sleep and a peer on the same host wake it.
+//
+// libfabric's shm provider has no blocking completion-queue wait, so an idle node would have to
+// spin. Instead each node owns one small shared-memory page (/dev/shm/drust-<job>-n<node>.doorbell)
+// holding a futex word; a peer that sends to a sleeping node bumps the word and wakes it. The page
+// is unlinked as soon as every peer has mapped it, so a killed node leaves nothing behind.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "common/status.hpp"
+
+namespace drust::fabric {
+
+class doorbell {
+ public:
+  doorbell() = default;
+  ~doorbell();
+  doorbell(doorbell&& other) noexcept;
+  doorbell& operator=(doorbell&& other) noexcept;
+
+  // Creates this node's doorbell (the owner sleeps on it).
+  static absl::StatusOr<doorbell> create(const ::std::string& name);
+  // Maps a peer's doorbell (to ring it).
+  static absl::StatusOr<doorbell> attach(const ::std::string& name);
+  // Removes the name from /dev/shm; mappings stay valid.
+  void unlink();
+
+  bool valid() const { return state_ != nullptr; }
+
+  // Wakes the owner if it sleeps. Cheap when it does not: one load of shared memory.
+  void ring();
+
+  // The owner's side: announce the intent to sleep and take a ticket, look for work once more,
+  // then sleep unless the ticket changed; finally mark itself awake.
+  ::std::uint32_t prepare_to_sleep();
+  void sleep(::std::uint32_t ticket, ::std::chrono::milliseconds timeout);
+  void awake();
+
+ private:
+  struct shared_state {
+    ::std::atomic<::std::uint32_t> sleeping;
+    ::std::atomic<::std::uint32_t> ticket;
+  };
+  static absl::StatusOr<doorbell> map(const ::std::string& name, bool create);
+
+  shared_state* state_ = nullptr;
+  ::std::string name_;
+};
+
+}  // namespace drust::fabric

@@ -1,0 +1,636 @@
+#include "fabric/transport.hpp"
+
+#include <poll.h>
+#include <rdma/fi_errno.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <type_traits>
+
+namespace drust::fabric {
+
+using ::std::chrono::milliseconds;
+using ::std::chrono::microseconds;
+using ::std::chrono::steady_clock;
+
+namespace {
+
+constexpr int receive_slot_count = 32;
+constexpr int send_slot_count = 32;
+// How long a poller spins on an empty completion queue before it starts to sleep.
+constexpr auto spin_window = microseconds(50);
+// The longest an idle progress engine sleeps before it looks again on its own.
+constexpr auto idle_sleep = milliseconds(100);
+// How often a waiter checks that a same-host peer's process still exists.
+constexpr auto liveness_interval = milliseconds(50);
+
+enum operation_state : int { state_pending = 0, state_done = 1, state_failed = 2 };
+
+thread_local int dispatch_depth = 0;
+
+void cpu_relax() { __builtin_ia32_pause(); }
+
+// True when process `pid` on this host is gone or a zombie.
+bool process_gone(int pid) {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
+  ::std::ifstream stat("/proc/" + ::std::to_string(pid) + "/stat");
+  ::std::string line;
+  if (!::std::getline(stat, line)) return true;
+  auto close = line.rfind(')');
+  return close != ::std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+}  // namespace
+
+struct transport::operation {
+  fi_context2 context;  // first: libfabric hands back its address as op_context
+  enum class type : ::std::uint8_t { receive, send, read, write } kind;
+  ::std::atomic<int> state;
+  int error;        // fi errno of a failed completion
+  int send_slot;    // for sends: the slot to return
+  int receive_slot; // for receives: the slot to repost
+};
+static_assert(::std::is_standard_layout_v<transport::operation>);
+
+struct transport::receive_slot {
+  operation op{};
+  ::std::byte* buffer = nullptr;
+};
+
+struct transport::pending_call {
+  ::std::atomic<int> state{state_pending};
+  int peer = 0;
+  ::std::string reply;  // or the error text when state_failed
+};
+
+struct transport::send_slot_pool {
+  absl::Mutex lock;
+  ::std::vector<int> free ABSL_GUARDED_BY(lock);
+  ::std::vector<operation> operations;
+  ::std::byte* base = nullptr;
+  ::std::byte* buffer(int slot) { return base + static_cast<::std::size_t>(slot) * max_message_bytes; }
+};
+
+::std::uint64_t fold_cookie(::std::string_view cookie) {
+  ::std::uint64_t hash = 1469598103934665603ull;  // FNV-1a
+  for (char c : cookie) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 1099511628211ull;
+  }
+  return hash;
+}
+
+absl::StatusOr<::std::unique_ptr<transport>> transport::open(const transport_options& options) {
+  ::std::unique_ptr<transport> opened(new transport());
+  opened->node_ = options.endpoint.node;
+  opened->cookie_ = options.cookie;
+  opened->operation_timeout_ = options.operation_timeout;
+  DRUST_ASSIGN_OR_RETURN(opened->endpoint_, endpoint::open(options.endpoint));
+
+  const ::std::size_t arena_bytes = (receive_slot_count + send_slot_count) * max_message_bytes;
+  opened->message_arena_.reset(new ::std::byte[arena_bytes]);
+  DRUST_ASSIGN_OR_RETURN(opened->arena_region_,
+                         opened->endpoint_->register_memory(opened->message_arena_.get(), arena_bytes));
+  for (int i = 0; i < receive_slot_count; ++i) {
+    auto* slot = new receive_slot();
+    slot->op.kind = operation::type::receive;
+    slot->op.receive_slot = i;
+    slot->buffer = opened->message_arena_.get() + static_cast<::std::size_t>(i) * max_message_bytes;
+    opened->receive_slots_.push_back(slot);
+  }
+  opened->send_slots_ = ::std::make_unique<send_slot_pool>();
+  opened->send_slots_->base =
+      opened->message_arena_.get() + static_cast<::std::size_t>(receive_slot_count) * max_message_bytes;
+  opened->send_slots_->operations = ::std::vector<operation>(send_slot_count);
+  {
+    absl::MutexLock hold(&opened->send_slots_->lock);
+    for (int i = send_slot_count - 1; i >= 0; --i) opened->send_slots_->free.push_back(i);
+  }
+  for (int i = 0; i < send_slot_count; ++i) {
+    operation& op = opened->send_slots_->operations[static_cast<::std::size_t>(i)];
+    op.kind = operation::type::send;
+    op.send_slot = i;
+  }
+
+  if (opened->endpoint_->provider().idle == idle_wait::doorbell) {
+    opened->doorbell_prefix_ = absl::StrCat("/drust-", options.endpoint.job, "-n");
+    DRUST_ASSIGN_OR_RETURN(opened->own_doorbell_,
+                           doorbell::create(absl::StrCat(opened->doorbell_prefix_, opened->node_, ".doorbell")));
+  }
+  return opened;
+}
+
+transport::~transport() {
+  stop();
+  own_doorbell_.unlink();
+  endpoint_.reset();  // closes the endpoint before the buffers it may still name go away
+  for (receive_slot* slot : receive_slots_) delete slot;
+}
+
+absl::StatusOr<memory_region> transport::expose(void* base, ::std::size_t length) {
+  absl::MutexLock hold(&endpoint_lock_);
+  DRUST_ASSIGN_OR_RETURN(memory_region region, endpoint_->register_memory(base, length));
+  exposed_.push_back(region);
+  return region;
+}
+
+void transport::on_request(message_kind kind, request_handler handler) {
+  request_handlers_[kind] = ::std::move(handler);
+}
+
+void transport::on_message(message_kind kind, message_handler handler) {
+  message_handlers_[kind] = ::std::move(handler);
+}
+
+absl::Status transport::connect(::std::vector<peer_info> peers) {
+  peers_ = ::std::move(peers);
+  {
+    absl::MutexLock hold(&peers_lock_);
+    peer_failures_.assign(peers_.size(), ::std::string());
+  }
+  ::std::vector<::std::string> addresses;
+  for (const peer_info& peer : peers_) addresses.push_back(peer.address);
+  {
+    absl::MutexLock hold(&endpoint_lock_);
+    DRUST_RETURN_IF_ERROR(endpoint_->insert_peers(addresses));
+  }
+  peer_doorbells_.resize(peers_.size());
+  if (own_doorbell_.valid()) {
+    for (::std::size_t peer = 0; peer < peers_.size(); ++peer) {
+      if (static_cast<int>(peer) == node_ || !peers_[peer].same_host) continue;
+      DRUST_ASSIGN_OR_RETURN(peer_doorbells_[peer],
+                             doorbell::attach(absl::StrCat(doorbell_prefix_, peer, ".doorbell")));
+    }
+  }
+  DRUST_RETURN_IF_ERROR(post_receives());
+  progress_thread_ = ::std::thread([this] { progress_loop(); });
+  return absl::OkStatus();
+}
+
+absl::Status transport::post_receives() {
+  absl::MutexLock hold(&endpoint_lock_);
+  for (receive_slot* slot : receive_slots_) {
+    ssize_t rc = endpoint_->post_receive(slot->buffer, max_message_bytes, arena_region_.descriptor,
+                                         &slot->op.context);
+    if (rc != 0) return fabric_status("fi_recv", static_cast<int>(rc));
+  }
+  return absl::OkStatus();
+}
+
+void transport::stop() {
+  if (stopping_.exchange(true)) return;
+  own_doorbell_.ring();
+  if (progress_thread_.joinable()) progress_thread_.join();
+}
+
+void transport::ring(int peer) {
+  if (static_cast<::std::size_t>(peer) < peer_doorbells_.size()) peer_doorbells_[static_cast<::std::size_t>(peer)].ring();
+}
+
+void* transport::local_descriptor(const void* address, ::std::size_t length) const {
+  auto start = reinterpret_cast<::std::uint64_t>(address);
+  auto inside = [&](const memory_region& region) {
+    return start >= region.base && start + length <= region.base + region.length;
+  };
+  if (inside(arena_region_)) return arena_region_.descriptor;
+  for (const memory_region& region : exposed_) {
+    if (inside(region)) return region.descriptor;
+  }
+  return nullptr;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Peers and failure
+
+void transport::mark_peer_failed(int peer, const ::std::string& reason) {
+  if (peer < 0 || static_cast<::std::size_t>(peer) >= peers_.size()) return;
+  {
+    absl::MutexLock hold(&peers_lock_);
+    if (!peer_failures_[static_cast<::std::size_t>(peer)].empty()) return;
+    peer_failures_[static_cast<::std::size_t>(peer)] = reason;
+    any_peer_failed_.store(true, ::std::memory_order_release);
+  }
+  absl::MutexLock hold(&calls_lock_);
+  for (auto it = calls_.begin(); it != calls_.end();) {
+    pending_call* waiting = it->second;
+    if (waiting->peer == peer) {
+      waiting->reply = reason;
+      waiting->state.store(state_failed, ::std::memory_order_release);
+      calls_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+}
+
+::std::string transport::peer_failure(int peer) const {
+  if (!any_peer_failed_.load(::std::memory_order_acquire)) return {};
+  absl::MutexLock hold(&peers_lock_);
+  return peer_failures_[static_cast<::std::size_t>(peer)];
+}
+
+absl::Status transport::check_peer(int peer) {
+  if (peer < 0 || peer >= num_nodes()) {
+    return absl::InvalidArgumentError(absl::StrCat("node ", peer, " does not exist: the job has ",
+                                                   num_nodes(), " nodes"));
+  }
+  if (::std::string failure = peer_failure(peer); !failure.empty()) {
+    return absl::UnavailableError(absl::StrCat("node ", peer, " failed: ", failure));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
+                                   steady_clock::time_point deadline, const char* what) {
+  auto idle_since = steady_clock::now();
+  auto next_liveness_check = idle_since + liveness_interval;
+  auto nap = microseconds(1);
+  while (done.load(::std::memory_order_acquire) == state_pending) {
+    if (poll_once() > 0) {
+      idle_since = steady_clock::now();
+      nap = microseconds(1);
+      continue;
+    }
+    auto now = steady_clock::now();
+    if (now - idle_since < spin_window) {
+      cpu_relax();
+      continue;
+    }
+    if (::std::string failure = peer_failure(peer); !failure.empty()) {
+      return absl::UnavailableError(absl::StrCat(what, " towards node ", peer, " failed: ", failure));
+    }
+    if (now >= next_liveness_check) {
+      next_liveness_check = now + liveness_interval;
+      const peer_info& info = peers_[static_cast<::std::size_t>(peer)];
+      if (info.same_host && peer != node_ && process_gone(info.pid)) {
+        mark_peer_failed(peer, absl::StrCat("its process (pid ", info.pid, " on ", info.host, ") is gone"));
+        continue;
+      }
+    }
+    if (now >= deadline) {
+      auto waited = ::std::chrono::duration_cast<milliseconds>(operation_timeout_).count();
+      mark_peer_failed(peer, absl::StrCat("it did not answer within ", waited, " ms"));
+      return absl::DeadlineExceededError(absl::StrCat(what, " towards node ", peer,
+                                                      " got no answer within ", waited, " ms"));
+    }
+    ::std::this_thread::sleep_for(nap);
+    nap = ::std::min(nap * 2, microseconds(200));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Posting
+
+absl::Status transport::post_with_retry(int peer, const char* what, const ::std::function<ssize_t()>& post) {
+  const auto deadline = steady_clock::now() + operation_timeout_;
+  ::std::atomic<int> never{state_pending};
+  while (true) {
+    ssize_t rc;
+    {
+      absl::MutexLock hold(&endpoint_lock_);
+      rc = post();
+    }
+    if (rc == 0) {
+      ring(peer);
+      return absl::OkStatus();
+    }
+    if (rc != -FI_EAGAIN) return fabric_status(what, static_cast<int>(rc));
+    // The provider's queue is full (or, for rxm, the peer is unreachable): make progress and
+    // retry, but not forever.
+    ring(peer);
+    DRUST_RETURN_IF_ERROR(check_peer(peer));
+    if (poll_once() == 0) {
+      if (steady_clock::now() >= deadline) {
+        return wait_until(never, peer, deadline, what);  // reports the timeout and fails the peer
+      }
+      ::std::this_thread::yield();
+    }
+  }
+}
+
+absl::Status transport::send_framed(int peer, message_kind kind, ::std::uint16_t flags,
+                                    ::std::uint64_t request_id, ::std::string_view payload) {
+  DRUST_RETURN_IF_ERROR(check_peer(peer));
+  if (payload.size() > max_payload_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat("an active message carries at most ", max_payload_bytes,
+                                                   " bytes, not ", payload.size()));
+  }
+  wire_header header{cookie_, request_id, static_cast<::std::uint32_t>(node_),
+                     static_cast<::std::uint32_t>(payload.size()), kind, flags, 0};
+  const ::std::size_t total = sizeof header + payload.size();
+
+  if (total <= endpoint_->inject_limit() && total <= 512) {
+    alignas(16) ::std::byte frame[512];
+    ::std::memcpy(frame, &header, sizeof header);
+    if (!payload.empty()) ::std::memcpy(frame + sizeof header, payload.data(), payload.size());
+    DRUST_RETURN_IF_ERROR(post_with_retry(peer, "fi_inject", [&] { return endpoint_->post_inject(peer, frame, total); }));
+    counters_.messages_sent.fetch_add(1, ::std::memory_order_relaxed);
+    return absl::OkStatus();
+  }
+
+  // Larger messages go from a registered send slot; its completion returns the slot.
+  int slot = -1;
+  const auto deadline = steady_clock::now() + operation_timeout_;
+  while (slot < 0) {
+    {
+      absl::MutexLock hold(&send_slots_->lock);
+      if (!send_slots_->free.empty()) {
+        slot = send_slots_->free.back();
+        send_slots_->free.pop_back();
+      }
+    }
+    if (slot >= 0) break;
+    if (poll_once() == 0) {
+      if (steady_clock::now() >= deadline) return absl::ResourceExhaustedError("no free send slot in time");
+      ::std::this_thread::yield();
+    }
+  }
+  ::std::byte* buffer = send_slots_->buffer(slot);
+  ::std::memcpy(buffer, &header, sizeof header);
+  if (!payload.empty()) ::std::memcpy(buffer + sizeof header, payload.data(), payload.size());
+  operation& op = send_slots_->operations[static_cast<::std::size_t>(slot)];
+  op.state.store(state_pending, ::std::memory_order_relaxed);
+  absl::Status posted = post_with_retry(peer, "fi_send", [&] {
+    return endpoint_->post_send(peer, buffer, total, arena_region_.descriptor, &op.context);
+  });
+  if (!posted.ok()) {
+    absl::MutexLock hold(&send_slots_->lock);
+    send_slots_->free.push_back(slot);
+    return posted;
+  }
+  counters_.messages_sent.fetch_add(1, ::std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status transport::send(int peer, message_kind kind, ::std::string_view payload) {
+  return send_framed(peer, kind, 0, 0, payload);
+}
+
+absl::StatusOr<::std::string> transport::call(int peer, message_kind kind, ::std::string_view payload) {
+  pending_call waiting;
+  waiting.peer = peer;
+  ::std::uint64_t request_id;
+  {
+    absl::MutexLock hold(&calls_lock_);
+    request_id = next_request_id_++;
+    calls_[request_id] = &waiting;
+  }
+  auto forget = [&] {
+    absl::MutexLock hold(&calls_lock_);
+    calls_.erase(request_id);
+  };
+  if (absl::Status sent = send_framed(peer, kind, flag_request, request_id, payload); !sent.ok()) {
+    forget();
+    return sent;
+  }
+  absl::Status waited = wait_until(waiting.state, peer, steady_clock::now() + operation_timeout_, "a request");
+  if (!waited.ok()) {
+    forget();
+    // A failure may have been recorded on the call itself just before the wait noticed.
+    if (waiting.state.load(::std::memory_order_acquire) == state_done) return ::std::move(waiting.reply);
+    return waited;
+  }
+  if (waiting.state.load(::std::memory_order_acquire) == state_failed) {
+    return absl::UnavailableError(absl::StrCat("request to node ", peer, " failed: ", waiting.reply));
+  }
+  return ::std::move(waiting.reply);
+}
+
+absl::Status transport::one_sided(bool is_read, int peer, void* local, ::std::size_t length,
+                                  ::std::uint64_t remote_address) {
+  DRUST_RETURN_IF_ERROR(check_peer(peer));
+  const remote_region& region = peers_[static_cast<::std::size_t>(peer)].region;
+  void* descriptor = local_descriptor(local, length);
+  if (descriptor == nullptr && endpoint_->needs_local_registration()) {
+    return absl::InvalidArgumentError("this provider needs local buffers inside registered memory");
+  }
+  // One operation record per thread, reused; abandoned (leaked) only if its peer fails while the
+  // provider may still hold it.
+  thread_local ::std::unique_ptr<operation> record;
+  if (!record) record = ::std::make_unique<operation>();
+  operation& op = *record;
+  op.kind = is_read ? operation::type::read : operation::type::write;
+  op.state.store(state_pending, ::std::memory_order_relaxed);
+  op.error = 0;
+  const ::std::uint64_t target = endpoint_->remote_offset(region, remote_address);
+  const char* what = is_read ? "fi_read" : "fi_write";
+  absl::Status posted = post_with_retry(peer, what, [&] {
+    return is_read ? endpoint_->post_read(peer, local, length, descriptor, target, region.key, &op.context)
+                   : endpoint_->post_write(peer, local, length, descriptor, target, region.key, &op.context);
+  });
+  DRUST_RETURN_IF_ERROR(posted);
+  absl::Status waited = wait_until(op.state, peer, steady_clock::now() + operation_timeout_,
+                                   is_read ? "a one-sided read" : "a one-sided write");
+  if (!waited.ok()) {
+    (void)record.release();  // the provider may still complete it; never reuse or free it
+    return waited;
+  }
+  if (op.state.load(::std::memory_order_acquire) == state_failed) {
+    return absl::UnavailableError(absl::StrCat(what, " of ", length, " bytes at node ", peer,
+                                               " failed: ", fi_strerror(op.error)));
+  }
+  (is_read ? counters_.bytes_read : counters_.bytes_written).fetch_add(length, ::std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status transport::read(int peer, void* local, ::std::size_t length, ::std::uint64_t remote_address) {
+  return one_sided(true, peer, local, length, remote_address);
+}
+
+absl::Status transport::write(int peer, const void* local, ::std::size_t length,
+                              ::std::uint64_t remote_address) {
+  return one_sided(false, peer, const_cast<void*>(local), length, remote_address);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completions and dispatch
+
+int transport::poll_once() {
+  fi_cq_msg_entry entries[16];
+  ssize_t count;
+  fi_cq_err_entry failed{};
+  ::std::string failure_text;
+  {
+    absl::MutexLock hold(&endpoint_lock_);
+    count = endpoint_->read_completions(entries, 16);
+    if (count == -FI_EAVAIL) {
+      failed = endpoint_->read_error();
+      failure_text = endpoint_->error_text(failed);
+    }
+  }
+  if (count == -FI_EAVAIL) {
+    if (failed.op_context != nullptr) {
+      auto* op = reinterpret_cast<operation*>(failed.op_context);
+      op->error = failed.err;
+      handle_completion(op, 0, failure_text);
+    }
+    return 1;
+  }
+  if (count <= 0) {
+    if (has_deferred_.load(::std::memory_order_acquire) && dispatch_depth == 0) run_deferred();
+    return 0;
+  }
+  for (ssize_t i = 0; i < count; ++i) {
+    handle_completion(reinterpret_cast<operation*>(entries[i].op_context), entries[i].len, {});
+  }
+  return static_cast<int>(count);
+}
+
+void transport::handle_completion(operation* op, ::std::size_t length, const ::std::string& error) {
+  switch (op->kind) {
+    case operation::type::receive: {
+      receive_slot& slot = *receive_slots_[static_cast<::std::size_t>(op->receive_slot)];
+      if (error.empty()) handle_receive(slot, length);
+      if (!stopping_.load(::std::memory_order_acquire)) {
+        absl::MutexLock hold(&endpoint_lock_);
+        ssize_t rc;
+        while ((rc = endpoint_->post_receive(slot.buffer, max_message_bytes, arena_region_.descriptor,
+                                             &slot.op.context)) == -FI_EAGAIN) {
+        }
+      }
+      return;
+    }
+    case operation::type::send: {
+      absl::MutexLock hold(&send_slots_->lock);
+      send_slots_->free.push_back(op->send_slot);
+      return;
+    }
+    case operation::type::read:
+    case operation::type::write:
+      op->state.store(error.empty() ? state_done : state_failed, ::std::memory_order_release);
+      return;
+  }
+}
+
+void transport::handle_receive(receive_slot& slot, ::std::size_t length) {
+  wire_header header;
+  if (length < sizeof header) {
+    counters_.messages_dropped.fetch_add(1, ::std::memory_order_relaxed);
+    return;
+  }
+  ::std::memcpy(&header, slot.buffer, sizeof header);
+  if (header.cookie != cookie_ || header.payload_bytes != length - sizeof header ||
+      header.source >= peers_.size()) {
+    counters_.messages_dropped.fetch_add(1, ::std::memory_order_relaxed);
+    return;
+  }
+  counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);
+  ::std::string_view payload(reinterpret_cast<const char*>(slot.buffer) + sizeof header, header.payload_bytes);
+  if ((header.flags & flag_reply) == 0 && dispatch_depth > 0) {
+    // We are inside a handler (its reply could not be posted at once): run this one later, on
+    // the progress thread, rather than nest handlers.
+    absl::MutexLock hold(&deferred_lock_);
+    deferred_.emplace_back(header, ::std::string(payload));
+    has_deferred_.store(true, ::std::memory_order_release);
+    own_doorbell_.ring();
+    return;
+  }
+  dispatch(header, payload);
+}
+
+void transport::dispatch(const wire_header& header, ::std::string_view payload) {
+  const int source = static_cast<int>(header.source);
+  if (header.flags & flag_reply) {
+    absl::MutexLock hold(&calls_lock_);
+    auto found = calls_.find(header.request_id);
+    if (found == calls_.end()) return;  // the caller gave up
+    pending_call* waiting = found->second;
+    waiting->reply.assign(payload.data(), payload.size());
+    waiting->state.store((header.flags & flag_error) ? state_failed : state_done, ::std::memory_order_release);
+    calls_.erase(found);
+    return;
+  }
+  ++dispatch_depth;
+  incoming_message message{source, header.kind, payload};
+  if (header.flags & flag_request) {
+    absl::StatusOr<::std::string> reply =
+        request_handlers_[header.kind]
+            ? request_handlers_[header.kind](message)
+            : absl::UnimplementedError(absl::StrCat("node ", node_, " has no handler for message kind ",
+                                                    header.kind, " (do all nodes run the same build?)"));
+    const ::std::uint16_t flags = reply.ok() ? flag_reply : (flag_reply | flag_error);
+    ::std::string body = reply.ok() ? ::std::move(*reply) : ::std::string(reply.status().message());
+    absl::Status sent = send_framed(source, reply_kind, flags, header.request_id, body);
+    if (!sent.ok() && !stopping_.load()) {
+      ::std::fprintf(stderr, "drust: node %d: could not answer node %d: %s\n", node_, source,
+                     ::std::string(sent.message()).c_str());
+    }
+  } else if (message_handlers_[header.kind]) {
+    message_handlers_[header.kind](message);
+  } else {
+    counters_.messages_dropped.fetch_add(1, ::std::memory_order_relaxed);
+  }
+  --dispatch_depth;
+}
+
+void transport::run_deferred() {
+  while (true) {
+    ::std::pair<wire_header, ::std::string> next;
+    {
+      absl::MutexLock hold(&deferred_lock_);
+      if (deferred_.empty()) {
+        has_deferred_.store(false, ::std::memory_order_release);
+        return;
+      }
+      next = ::std::move(deferred_.front());
+      deferred_.pop_front();
+    }
+    dispatch(next.first, next.second);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The progress engine
+
+void transport::progress_loop() {
+  auto idle_since = steady_clock::now();
+  while (!stopping_.load(::std::memory_order_acquire)) {
+    if (poll_once() > 0) {
+      idle_since = steady_clock::now();
+      continue;
+    }
+    if (steady_clock::now() - idle_since < spin_window) {
+      cpu_relax();
+      continue;
+    }
+    idle_wait();
+    idle_since = steady_clock::now();
+  }
+}
+
+void transport::idle_wait() {
+  counters_.progress_sleeps.fetch_add(1, ::std::memory_order_relaxed);
+  switch (endpoint_->provider().idle) {
+    case idle_wait::doorbell: {
+      ::std::uint32_t ticket = own_doorbell_.prepare_to_sleep();
+      // One more look after announcing the sleep: a message that arrived before the
+      // announcement is found here, one that arrives after it rings the bell.
+      if (poll_once() == 0 && !has_deferred_.load() && !stopping_.load()) own_doorbell_.sleep(ticket, idle_sleep);
+      own_doorbell_.awake();
+      return;
+    }
+    case idle_wait::wait_fd: {
+      bool may_sleep;
+      {
+        absl::MutexLock hold(&endpoint_lock_);
+        may_sleep = endpoint_->try_wait();
+      }
+      if (may_sleep) {
+        pollfd waiter{endpoint_->wait_fd(), POLLIN, 0};
+        ::poll(&waiter, 1, 10);
+      }
+      return;
+    }
+    case idle_wait::backoff:
+      ::std::this_thread::sleep_for(milliseconds(1));
+      return;
+  }
+}
+
+}  // namespace drust::fabric

@@ -1,0 +1,195 @@
+// The transport: active messages and one-sided reads and writes between nodes, over one
+// libfabric endpoint, with a progress engine and bounded waits.
+//
+// Threading: any thread may call `call`, `send`, `read` and `write`. A caller waiting for its
+// operation drives progress itself (it polls the completion queue and runs the handlers of
+// requests it finds), so a round trip costs no thread hand-off. The progress thread serves peers
+// while every application thread is busy or blocked; when the node is idle it sleeps (see
+// provider_traits::idle) instead of burning a core.
+//
+// Failure: every wait has a deadline. A peer that the controller reports dead, whose process is
+// gone (same host), or that does not answer in time fails every pending and future operation
+// towards it with UnavailableError or DeadlineExceededError, never a hang.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "common/status.hpp"
+#include "fabric/active_message.hpp"
+#include "fabric/doorbell.hpp"
+#include "fabric/endpoint.hpp"
+
+namespace drust::fabric {
+
+struct transport_options {
+  endpoint_options endpoint;
+  ::std::uint64_t cookie = 0;  // carried by every message; others are dropped
+  ::std::chrono::milliseconds operation_timeout{10000};
+};
+
+// What the transport needs to know about each node, from the controller's address table.
+struct peer_info {
+  ::std::string address;   // fabric address bytes
+  remote_region region;    // its heap partition
+  ::std::string host;
+  int pid = 0;
+  bool same_host = true;
+};
+
+struct incoming_message {
+  int source;
+  message_kind kind;
+  ::std::string_view payload;
+};
+
+// A request handler returns the reply's payload, or an error that the caller receives.
+using request_handler = ::std::function<absl::StatusOr<::std::string>(const incoming_message&)>;
+using message_handler = ::std::function<void(const incoming_message&)>;
+
+struct transport_counters {
+  ::std::atomic<::std::uint64_t> messages_sent{0};
+  ::std::atomic<::std::uint64_t> messages_received{0};
+  ::std::atomic<::std::uint64_t> messages_dropped{0};
+  ::std::atomic<::std::uint64_t> bytes_read{0};
+  ::std::atomic<::std::uint64_t> bytes_written{0};
+  ::std::atomic<::std::uint64_t> progress_sleeps{0};
+};
+
+class transport {
+ public:
+  static absl::StatusOr<::std::unique_ptr<transport>> open(const transport_options& options);
+  ~transport();
+  transport(const transport&) = delete;
+  transport& operator=(const transport&) = delete;
+
+  int node() const { return node_; }
+  int num_nodes() const { return static_cast<int>(peers_.size()); }
+  const ::std::string& address() const { return endpoint_->address(); }
+  const provider_traits& provider() const { return endpoint_->provider(); }
+  const transport_counters& counters() const { return counters_; }
+
+  // Registers memory that peers may read and write (the heap partition). Call before connect().
+  absl::StatusOr<memory_region> expose(void* base, ::std::size_t length);
+
+  // Handlers, registered before connect(); they run on whichever thread polls the completion
+  // queue, so they must be short and must not block on the network.
+  void on_request(message_kind kind, request_handler handler);
+  void on_message(message_kind kind, message_handler handler);
+
+  // Learns every node (index = node id), posts receives and starts the progress thread.
+  absl::Status connect(::std::vector<peer_info> peers);
+  // Removes this node's doorbell name from /dev/shm, once every peer has mapped it.
+  void forget_doorbell_name() { own_doorbell_.unlink(); }
+  // Stops the progress thread; no handler runs after this returns.
+  void stop();
+
+  // A request and its reply.
+  absl::StatusOr<::std::string> call(int peer, message_kind kind, ::std::string_view payload);
+  // A one-way message.
+  absl::Status send(int peer, message_kind kind, ::std::string_view payload);
+  // One-sided reads and writes of a peer's exposed memory.
+  absl::Status read(int peer, void* local, ::std::size_t length, ::std::uint64_t remote_address);
+  absl::Status write(int peer, const void* local, ::std::size_t length, ::std::uint64_t remote_address);
+
+  template <typed_message M>
+  absl::Status send(int peer, const M& message, ::std::string_view tail = {}) {
+    return send(peer, M::kind, encode(message, tail));
+  }
+  template <typed_message M>
+  absl::StatusOr<::std::string> call(int peer, const M& message, ::std::string_view tail = {}) {
+    return call(peer, M::kind, encode(message, tail));
+  }
+
+  // Fails every pending and future operation towards `peer` (the controller said it died).
+  void mark_peer_failed(int peer, const ::std::string& reason);
+  // Empty when the peer is fine, else why it failed.
+  ::std::string peer_failure(int peer) const;
+
+  // Polls the completion queue once and handles what it finds. Returns the completions handled.
+  int poll_once();
+
+  struct operation;  // one posted libfabric operation (defined in transport.cpp)
+
+ private:
+  struct pending_call;
+  struct send_slot_pool;
+  struct receive_slot;
+
+  transport() = default;
+  absl::Status post_receives();
+  // Posts with `post` until it stops saying -FI_EAGAIN, driving progress meanwhile.
+  absl::Status post_with_retry(int peer, const char* what, const ::std::function<ssize_t()>& post);
+  absl::Status send_framed(int peer, message_kind kind, ::std::uint16_t flags,
+                           ::std::uint64_t request_id, ::std::string_view payload);
+  absl::Status one_sided(bool is_read, int peer, void* local, ::std::size_t length,
+                         ::std::uint64_t remote_address);
+  // Waits until `done` is set, driving progress, checking the peer and the deadline.
+  absl::Status wait_until(const ::std::atomic<int>& done, int peer,
+                          ::std::chrono::steady_clock::time_point deadline, const char* what);
+  absl::Status check_peer(int peer);
+  void handle_completion(operation* op, ::std::size_t length, const ::std::string& error);
+  void handle_receive(receive_slot& slot, ::std::size_t length);
+  void dispatch(const wire_header& header, ::std::string_view payload);
+  void run_deferred();
+  void progress_loop();
+  void idle_wait();
+  void ring(int peer);
+  void* local_descriptor(const void* address, ::std::size_t length) const;
+
+  int node_ = 0;
+  ::std::uint64_t cookie_ = 0;
+  ::std::chrono::milliseconds operation_timeout_{10000};
+  ::std::unique_ptr<endpoint> endpoint_;
+  ::std::string doorbell_prefix_;
+  doorbell own_doorbell_;
+  ::std::vector<doorbell> peer_doorbells_;
+  ::std::vector<peer_info> peers_;
+  ::std::vector<memory_region> exposed_;
+
+  // libfabric is opened with FI_THREAD_DOMAIN: every call into the endpoint holds this lock.
+  mutable absl::Mutex endpoint_lock_;
+
+  ::std::array<request_handler, max_message_kinds> request_handlers_;
+  ::std::array<message_handler, max_message_kinds> message_handlers_;
+
+  ::std::unique_ptr<::std::byte[]> message_arena_;  // receive buffers, then send slots
+  memory_region arena_region_;
+  ::std::vector<receive_slot*> receive_slots_;
+  ::std::unique_ptr<send_slot_pool> send_slots_;
+
+  absl::Mutex calls_lock_;
+  ::std::uint64_t next_request_id_ ABSL_GUARDED_BY(calls_lock_) = 1;
+  absl::flat_hash_map<::std::uint64_t, pending_call*> calls_ ABSL_GUARDED_BY(calls_lock_);
+
+  // Requests that arrived while their poller was itself inside a handler; the progress thread
+  // runs them.
+  absl::Mutex deferred_lock_;
+  ::std::deque<::std::pair<wire_header, ::std::string>> deferred_ ABSL_GUARDED_BY(deferred_lock_);
+  ::std::atomic<bool> has_deferred_{false};
+
+  mutable absl::Mutex peers_lock_;
+  ::std::vector<::std::string> peer_failures_ ABSL_GUARDED_BY(peers_lock_);
+  ::std::atomic<bool> any_peer_failed_{false};
+
+  ::std::atomic<bool> stopping_{false};
+  ::std::thread progress_thread_;
+  transport_counters counters_;
+};
+
+// Folds a job cookie (hex text) into the 64 bits every message carries.
+::std::uint64_t fold_cookie(::std::string_view cookie);
+
+}  // namespace drust::fabric
