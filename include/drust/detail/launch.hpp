@@ -1,0 +1,40 @@
+// Internal: the boundary between drust::std::thread's templates and the runtime library.
+//
+// A thread's callable and arguments are packed, by the template in <drust/std/thread>, into one
+// trivially copyable closure object. The runtime copies its bytes to the chosen node, where an
+// entry function (named by its offset within the executable) runs it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace drust::detail {
+
+// Runs the closure whose bytes start at `closure` (suitably aligned) on the current thread.
+using closure_entry = void (*)(void* closure);
+
+// A thread's cluster-wide id: the node that started it and a serial number from that node.
+using thread_serial = ::std::uint64_t;
+
+// Starts `entry(copy of closure)` on `node`; returns the new thread's id. Throws
+// std::system_error when the thread cannot be started there.
+thread_serial launch_thread(int node, closure_entry entry, const void* closure, ::std::size_t size,
+                            ::std::size_t alignment);
+// Waits for the thread to finish. Throws std::system_error if its node failed.
+void join_thread(thread_serial id);
+// Lets the thread run on without anyone joining it.
+void detach_thread(thread_serial id);
+// The node a thread goes to when the program names none.
+int default_thread_node();
+// The id of the calling thread (given lazily to threads drust did not start, e.g. main).
+thread_serial current_thread_serial();
+
+// The node that started thread `id` (its top 16 bits).
+constexpr int origin_node(thread_serial id) { return static_cast<int>(id >> 48); }
+
+// Code addresses as offsets from one basis symbol of the executable, so that they mean the same
+// function in every node process although ASLR places the image differently in each.
+::std::int64_t code_offset(closure_entry entry);
+closure_entry code_at(::std::int64_t offset);
+
+}  // namespace drust::detail

@@ -1,0 +1,13 @@
+// The numbers of every active-message kind, in one place so that layers never collide.
+#pragma once
+
+#include <cstdint>
+
+namespace drust::message_kinds {
+
+// src/fabric: 0 reply, 1 ping (see fabric/active_message.hpp), up to 7.
+// src/thread
+inline constexpr ::std::uint16_t thread_spawn = 16;
+inline constexpr ::std::uint16_t thread_done = 17;
+
+}  // namespace drust::message_kinds

@@ -1,0 +1,29 @@
+// What a node learns from drun through its environment (docs/design/bootstrap.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/status.hpp"
+
+namespace drust::runtime {
+
+struct node_config {
+  bool in_job = false;  // false: started without drun, a one-node cluster
+  int node = 0;
+  int nodes = 1;
+  ::std::string job;
+  ::std::string cookie;
+  ::std::string controller;  // host:port
+  ::std::string provider;
+  ::std::string fabric_host;
+  ::std::uint64_t partition_size = 1ull << 30;
+  ::std::uint64_t heap_size = 1ull << 30;
+  ::std::uint64_t cache_size = 256ull << 20;
+  int cores = 1;
+
+  // Reads DRUST_* variables; an error names the variable and what is wrong with it.
+  static absl::StatusOr<node_config> from_environment();
+};
+
+}  // namespace drust::runtime

@@ -1,0 +1,228 @@
+#include "runtime/node_runtime.hpp"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+#include <drust/runtime>
+
+#include "control/frame.hpp"
+#include "common/executable_image.hpp"
+#include "thread/thread_service.hpp"
+
+namespace drust::runtime {
+
+using ::std::chrono::milliseconds;
+using nlohmann::json;
+
+namespace {
+
+constexpr auto welcome_timeout = milliseconds(120000);
+constexpr auto load_report_interval = milliseconds(1000);
+
+::std::string hex_of(::std::string_view bytes) {
+  static constexpr char digits[] = "0123456789abcdef";
+  ::std::string text;
+  for (unsigned char c : bytes) {
+    text += digits[c >> 4];
+    text += digits[c & 15];
+  }
+  return text;
+}
+
+absl::StatusOr<::std::string> bytes_of(const ::std::string& hex) {
+  if (hex.size() % 2 != 0) return absl::InvalidArgumentError("odd-length hex string");
+  ::std::string bytes;
+  for (::std::size_t i = 0; i < hex.size(); i += 2) {
+    auto nibble = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    int high = nibble(hex[i]), low = nibble(hex[i + 1]);
+    if (high < 0 || low < 0) return absl::InvalidArgumentError("bad hex digit");
+    bytes += static_cast<char>(high * 16 + low);
+  }
+  return bytes;
+}
+
+::std::string host_name() {
+  char name[256] = {};
+  ::gethostname(name, sizeof name - 1);
+  return name;
+}
+
+// Exits this node at once, saying why; used when the job can no longer go on.
+[[noreturn]] void leave(int node, const ::std::string& why) {
+  ::std::fprintf(stderr, "drust: node %d: %s\n", node, why.c_str());
+  ::std::fflush(nullptr);
+  ::_exit(1);
+}
+
+}  // namespace
+
+node_runtime& node_runtime::instance() {
+  static node_runtime* runtime = new node_runtime();  // never destroyed: threads may outlive main
+  return *runtime;
+}
+
+absl::Status node_runtime::start(const node_config& config) {
+  config_ = config;
+  heap::heap_layout layout{config.partition_size, config.nodes};
+  DRUST_ASSIGN_OR_RETURN(partition_, heap::partition::reserve(layout, config.node));
+  if (config.in_job) DRUST_RETURN_IF_ERROR(bootstrap());
+  started_.store(true, ::std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status node_runtime::bootstrap() {
+  fabric::transport_options options;
+  options.endpoint.provider = config_.provider;
+  options.endpoint.job = config_.job;
+  options.endpoint.node = config_.node;
+  options.endpoint.bind_host = config_.fabric_host;
+  options.cookie = fabric::fold_cookie(config_.cookie);
+  DRUST_ASSIGN_OR_RETURN(transport_, fabric::transport::open(options));
+  DRUST_ASSIGN_OR_RETURN(fabric::memory_region region, transport_->expose(partition_.begin(), partition_.size()));
+
+  DRUST_ASSIGN_OR_RETURN(auto controller, control::split_host_port(config_.controller));
+  DRUST_ASSIGN_OR_RETURN(control_fd_, control::connect_tcp(controller.first, controller.second, milliseconds(10000)));
+  DRUST_RETURN_IF_ERROR(send_control({
+      {"type", "hello"},
+      {"cookie", config_.cookie},
+      {"node", config_.node},
+      {"pid", ::getpid()},
+      {"host", host_name()},
+      {"cores", config_.cores},
+      {"build_id", this_executable().build_id},
+      {"fabric_address", hex_of(transport_->address())},
+      {"partition_base", region.base},
+      {"partition_key", region.key},
+  }));
+
+  DRUST_ASSIGN_OR_RETURN(json welcome, control::receive_frame(control_fd_, welcome_timeout));
+  if (welcome.value("type", "") == "error") {
+    return absl::PermissionDeniedError(welcome.value("message", "the controller refused this node"));
+  }
+  if (welcome.value("type", "") != "welcome" || !welcome.contains("nodes") || !welcome["nodes"].is_array() ||
+      welcome["nodes"].size() != static_cast<::std::size_t>(config_.nodes)) {
+    return absl::InvalidArgumentError("the controller's welcome message is malformed");
+  }
+  const ::std::string my_host = host_name();
+  ::std::vector<fabric::peer_info> peers(static_cast<::std::size_t>(config_.nodes));
+  unsigned total_cores = 0;
+  try {
+    for (const json& entry : welcome["nodes"]) {
+      int id = entry.at("node").get<int>();
+      if (id < 0 || id >= config_.nodes) return absl::InvalidArgumentError("welcome names a node out of range");
+      fabric::peer_info& peer = peers[static_cast<::std::size_t>(id)];
+      DRUST_ASSIGN_OR_RETURN(peer.address, bytes_of(entry.at("fabric_address").get<::std::string>()));
+      peer.region.base = entry.at("partition_base").get<::std::uint64_t>();
+      peer.region.key = entry.at("partition_key").get<::std::uint64_t>();
+      peer.host = entry.value("host", ::std::string());
+      peer.pid = entry.value("pid", 0);
+      peer.same_host = peer.host == my_host;
+      total_cores += static_cast<unsigned>(entry.value("cores", config_.cores));
+    }
+  } catch (const json::exception& error) {
+    return absl::InvalidArgumentError(absl::StrCat("the controller's welcome message is malformed: ", error.what()));
+  }
+
+  threads::install({transport_.get(), config_.node, config_.nodes, total_cores});
+  DRUST_RETURN_IF_ERROR(transport_->connect(::std::move(peers)));
+  DRUST_RETURN_IF_ERROR(send_control({{"type", "ready"}}));
+  DRUST_ASSIGN_OR_RETURN(json start, control::receive_frame(control_fd_, welcome_timeout));
+  if (start.value("type", "") == "error") {
+    return absl::AbortedError(start.value("message", "the controller ended the job"));
+  }
+  if (start.value("type", "") != "start") {
+    return absl::InvalidArgumentError(absl::StrCat("expected 'start' from the controller, got '",
+                                                   start.value("type", ""), "'"));
+  }
+  // Every peer has mapped our doorbell by now (they said ready): the name can go.
+  transport_->forget_doorbell_name();
+  control_thread_ = ::std::thread([this] { control_loop(); });
+  return absl::OkStatus();
+}
+
+absl::Status node_runtime::send_control(const json& message) {
+  absl::MutexLock hold(&control_send_lock_);
+  return control::send_frame(control_fd_, message);
+}
+
+void node_runtime::control_loop() {
+  while (true) {
+    absl::StatusOr<json> message = control::receive_frame(control_fd_, load_report_interval);
+    if (finishing_.load(::std::memory_order_acquire)) return;
+    if (message.ok()) {
+      handle_control_message(*message);
+      continue;
+    }
+    if (absl::IsDeadlineExceeded(message.status())) {
+      (void)send_control({{"type", "load"},
+                          {"threads", threads::threads_running()},
+                          {"heap_used", 0}});
+      continue;
+    }
+    // The launcher is gone (or sent garbage): nothing can end this job cleanly any more.
+    leave(config_.node, absl::StrCat("lost the connection to drun's controller (",
+                                     ::std::string(message.status().message()), "); exiting"));
+  }
+}
+
+void node_runtime::handle_control_message(const json& message) {
+  const ::std::string type = message.value("type", "");
+  if (type == "shutdown") {
+    absl::MutexLock hold(&shutdown_lock_);
+    shutdown_ = true;
+  } else if (type == "peer_failed") {
+    int node = message.value("node", -1);
+    ::std::string reason = message.value("reason", ::std::string("it failed"));
+    if (transport_) transport_->mark_peer_failed(node, reason);
+    threads::fail_node(node, reason);
+  } else if (type == "error") {
+    leave(config_.node, message.value("message", ::std::string("the controller ended the job")));
+  }
+}
+
+void node_runtime::serve_until_shutdown() {
+  {
+    absl::MutexLock hold(&shutdown_lock_);
+    shutdown_lock_.Await(absl::Condition(&shutdown_));
+  }
+  finishing_.store(true, ::std::memory_order_release);
+  if (transport_) transport_->stop();
+}
+
+void node_runtime::finish(int status) {
+  if (!config_.in_job || finishing_.exchange(true)) return;
+  (void)send_control({{"type", "finish"}, {"status", status}});
+  ::shutdown(control_fd_, SHUT_RDWR);
+  if (control_thread_.joinable()) control_thread_.join();
+  if (transport_) transport_->stop();
+}
+
+}  // namespace drust::runtime
+
+namespace drust {
+
+int node_id() noexcept { return runtime::node_runtime::instance().config().node; }
+int num_nodes() noexcept { return runtime::node_runtime::instance().config().nodes; }
+
+runtime_stats stats() noexcept {
+  runtime_stats result;
+  if (fabric::transport* transport = runtime::node_runtime::instance().transport()) {
+    const fabric::transport_counters& counters = transport->counters();
+    result.messages_sent = counters.messages_sent.load();
+    result.messages_received = counters.messages_received.load();
+    result.bytes_read = counters.bytes_read.load();
+    result.bytes_written = counters.bytes_written.load();
+    result.progress_sleeps = counters.progress_sleeps.load();
+  }
+  result.threads_started = threads::threads_started();
+  return result;
+}
+
+}  // namespace drust

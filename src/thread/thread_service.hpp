@@ -1,0 +1,29 @@
+// The thread layer's runtime side: starting closures on nodes, and knowing when they end.
+//
+// `install` connects it to the transport at bootstrap; before that (or in a one-node run) every
+// thread starts locally. The templates in <drust/std/thread> call the functions declared in
+// <drust/detail/launch.hpp>, which are defined here.
+#pragma once
+
+#include <string>
+
+#include "fabric/transport.hpp"
+
+namespace drust::threads {
+
+struct cluster_view {
+  fabric::transport* transport = nullptr;  // nullptr: a one-node cluster
+  int node = 0;
+  int nodes = 1;
+  unsigned total_cores = 1;
+};
+
+// Registers the thread messages' handlers; call before transport::connect.
+void install(const cluster_view& view);
+// Fails the joins of every unfinished thread that runs on `node`.
+void fail_node(int node, const ::std::string& reason);
+// Threads this node has run for anyone, and threads running here now.
+::std::uint64_t threads_started();
+::std::uint64_t threads_running();
+
+}  // namespace drust::threads
