@@ -248,6 +248,8 @@ thread_serial current_thread_serial() {
 
 namespace drust::std {
 
-unsigned int thread::hardware_concurrency() noexcept { return threads::cluster.total_cores; }
+unsigned int thread::hardware_concurrency() noexcept {
+  return threads::cluster.total_cores != 0 ? threads::cluster.total_cores : ::std::thread::hardware_concurrency();
+}
 
 }  // namespace drust::std

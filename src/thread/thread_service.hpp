@@ -15,7 +15,7 @@ struct cluster_view {
   fabric::transport* transport = nullptr;  // nullptr: a one-node cluster
   int node = 0;
   int nodes = 1;
-  unsigned total_cores = 1;
+  unsigned total_cores = 0;  // 0: this machine's, as std::thread::hardware_concurrency()
 };
 
 // Registers the thread messages' handlers; call before transport::connect.

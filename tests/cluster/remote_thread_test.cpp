@@ -1,0 +1,73 @@
+// A remote thread end to end, under drun on 2 and 4 nodes: the callable runs in another process
+// (another pid, another node id) and join waits for it to finish.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+
+#include "subprocess.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+struct thread_line {
+  int node;
+  int pid;
+  int expected;
+};
+
+void check_remote_threads(int nodes, const std::string& provider) {
+  const std::string drun = drust_test::env_or("DRUN", "drun");
+  const std::string app = drust_test::env_or("REMOTE_THREAD_APP", "remote_thread_app");
+  auto markers = std::filesystem::temp_directory_path() / ("drust-remote-thread-" + std::to_string(::getpid()) + "-" + std::to_string(nodes));
+  std::filesystem::remove_all(markers);
+  std::filesystem::create_directories(markers);
+
+  auto result = drust_test::run_process({drun, "-n", std::to_string(nodes), "--provider", provider, app, markers.string()}, 60s);
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code == 0);
+
+  std::smatch match;
+  REQUIRE(std::regex_search(result.out, match, std::regex(R"(main node=(\d+) pid=(\d+) nodes=(\d+))")));
+  const int main_node = std::stoi(match[1]);
+  const int main_pid = std::stoi(match[2]);
+  CHECK(main_node == 0);
+  CHECK(std::stoi(match[3]) == nodes);
+
+  std::map<int, int> pid_of_node;
+  std::regex thread_pattern(R"(thread node=(\d+) pid=(\d+) expected=(\d+))");
+  for (auto it = std::sregex_iterator(result.out.begin(), result.out.end(), thread_pattern); it != std::sregex_iterator(); ++it) {
+    int node = std::stoi((*it)[1]);
+    int pid = std::stoi((*it)[2]);
+    CHECK(node == std::stoi((*it)[3]));  // it ran where drust::on sent it
+    CHECK(node != main_node);
+    CHECK(pid != main_pid);              // in another process
+    pid_of_node[node] = pid;
+  }
+  CHECK(pid_of_node.size() == static_cast<std::size_t>(nodes - 1));
+  // Each node is its own process.
+  std::map<int, int> nodes_of_pid;
+  for (auto [node, pid] : pid_of_node) nodes_of_pid[pid] = node;
+  CHECK(nodes_of_pid.size() == pid_of_node.size());
+
+  // join returned only after the thread had written its marker.
+  for (int node = 1; node < nodes; ++node) {
+    CHECK(result.out.find("joined node=" + std::to_string(node) + " marker_from=" + std::to_string(node)) != std::string::npos);
+  }
+  CHECK(result.out.find("result failures=0") != std::string::npos);
+  std::filesystem::remove_all(markers);
+}
+
+}  // namespace
+
+TEST_CASE("remote thread on 2 nodes (shm)") { check_remote_threads(2, "shm"); }
+TEST_CASE("remote thread on 4 nodes (shm)") { check_remote_threads(4, "shm"); }
+TEST_CASE("remote thread on 2 nodes (tcp;ofi_rxm)") { check_remote_threads(2, "tcp;ofi_rxm"); }
+TEST_CASE("remote thread on 4 nodes (tcp;ofi_rxm)") { check_remote_threads(4, "tcp;ofi_rxm"); }
