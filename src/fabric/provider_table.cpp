@@ -8,7 +8,7 @@ namespace {
 
 constexpr ::std::array providers = {
     provider_traits{"shm", "shm", true, false, idle_wait::doorbell},
-    provider_traits{"tcp;ofi_rxm", "tcp;ofi_rxm", false, true, idle_wait::backoff},
+    provider_traits{"tcp;ofi_rxm", "tcp;ofi_rxm", false, true, idle_wait::wait_fd},
     provider_traits{"verbs;ofi_rxm", "verbs;ofi_rxm", false, true, idle_wait::backoff},
     provider_traits{"efa", "efa", false, false, idle_wait::backoff},
     provider_traits{"cxi", "cxi", false, false, idle_wait::backoff},
