@@ -1,0 +1,127 @@
+// drun: starts a drust program as a cluster of node processes and supervises it.
+//
+//   drun -n 4 ./app args...                 four nodes on this machine
+//   drun --cluster cluster.json ./app ...   the nodes the cluster file lists
+//
+// The command line is read here; job_plan.cpp decides, job.cpp runs. docs/launcher.md is the
+// user's guide.
+#include <cstdlib>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "byte_size.hpp"
+#include "cluster_file.hpp"
+#include "job.hpp"
+#include "job_plan.hpp"
+#include "provider.hpp"
+
+namespace drust::launcher {
+namespace {
+
+constexpr int usage_error = 2;
+constexpr int cannot_run_program = 127;
+
+int fail(const ::std::string& message, int status = 1) {
+  ::std::cerr << "drun: " << message << "\n";
+  return status;
+}
+
+// Reads the command line into `options`; returns an exit status when drun should stop now
+// (--help, or a usage error already printed).
+::std::optional<int> read_command_line(int argc, char** argv, drun_options& options) {
+  CLI::App app{"drun: run a drust program as a cluster of node processes.\n\n"
+               "  drun (-n N | --cluster FILE) [OPTIONS] PROGRAM [ARGS...]\n\n"
+               "Everything after PROGRAM belongs to the program. See docs/launcher.md.",
+               "drun"};
+  app.prefix_command();
+
+  int node_count = 0;
+  ::std::string cluster_path;
+  ::std::string provider;
+  ::std::string heap;
+  int cores = 0;
+  double bootstrap_seconds = 30;
+  auto* nodes_option = app.add_option("-n,--nodes", node_count, "Start N nodes on this machine")
+                           ->type_name("N")
+                           ->check(CLI::Range(1, most_nodes));
+  auto* cluster_option =
+      app.add_option("--cluster", cluster_path, "Start the nodes a cluster file lists (docs/cluster-file.md)")
+          ->type_name("FILE");
+  nodes_option->excludes(cluster_option);
+  app.add_flag("--tag-output", options.tag_output, "Prefix each line a node prints with [n<id>]");
+  auto* provider_option =
+      app.add_option("--provider", provider, "libfabric provider: " + known_provider_names() + " (default auto)")
+          ->type_name("PROVIDER");
+  auto* heap_option = app.add_option("--heap", heap, "Heap per node, e.g. 512MiB (default 1GiB)")->type_name("SIZE");
+  auto* cores_option =
+      app.add_option("--cores", cores, "Cores each node offers (default: the host's cores / its nodes)")
+          ->type_name("C")
+          ->check(CLI::PositiveNumber);
+  app.add_option("--bootstrap-timeout", bootstrap_seconds, "Seconds the nodes have to join (default 30)")
+      ->type_name("SECONDS")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--verbose", options.verbose, "Print the job id, controller address, provider and node pids");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::CallForAllHelp& help) {
+    return app.exit(help);
+  } catch (const CLI::ParseError& error) {
+    ::std::string message = error.what();
+    if (message.find("excludes") != ::std::string::npos) {
+      message = "give either -n N or --cluster FILE, not both";
+    }
+    return fail(message + "; see drun --help", usage_error);
+  }
+
+  if (nodes_option->count() == 0 && cluster_option->count() == 0) {
+    return fail("say where to run: -n N (N nodes on this machine) or --cluster FILE; see drun --help", usage_error);
+  }
+  options.command = app.remaining();
+  if (!options.command.empty() && options.command.front() == "--") options.command.erase(options.command.begin());
+  if (options.command.empty()) {
+    return fail("no program given: drun -n N ./app [args...]", usage_error);
+  }
+  if (nodes_option->count() > 0) options.node_count = node_count;
+  if (cluster_option->count() > 0) options.cluster_path = cluster_path;
+  if (provider_option->count() > 0) options.provider = provider;
+  if (const char* from_environment = ::getenv("DRUST_PROVIDER"); from_environment != nullptr && *from_environment) {
+    options.provider_from_environment = from_environment;
+  }
+  if (heap_option->count() > 0) {
+    auto bytes = parse_byte_size(heap);
+    if (!bytes.ok()) return fail(absl::StrCat("--heap: ", bytes.status().message()), usage_error);
+    options.heap_size = *bytes;
+  }
+  if (cores_option->count() > 0) options.cores = cores;
+  options.bootstrap_timeout = ::std::chrono::milliseconds(static_cast<long long>(bootstrap_seconds * 1000));
+  return ::std::nullopt;
+}
+
+int drun(int argc, char** argv) {
+  drun_options options;
+  if (auto stop = read_command_line(argc, argv, options)) return *stop;
+
+  ::std::optional<cluster_file> cluster;
+  if (options.cluster_path) {
+    auto parsed = read_cluster_file(*options.cluster_path);
+    if (!parsed.ok()) return fail(::std::string(parsed.status().message()));
+    cluster = ::std::move(*parsed);
+  }
+  auto plan = make_job_plan(options, cluster, default_host_facts(options.bootstrap_timeout));
+  if (!plan.ok()) return fail(::std::string(plan.status().message()));
+  if (auto found = resolve_local_programs(*plan); !found.ok()) {
+    return fail(::std::string(found.message()), cannot_run_program);
+  }
+  return run_job(*plan);
+}
+
+}  // namespace
+}  // namespace drust::launcher
+
+int main(int argc, char** argv) { return drust::launcher::drun(argc, argv); }

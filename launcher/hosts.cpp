@@ -1,0 +1,83 @@
+#include "hosts.hpp"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <array>
+#include <charconv>
+
+#include "absl/strings/ascii.h"
+#include "helper_commands.hpp"
+
+namespace drust::launcher {
+
+namespace {
+
+::std::string this_host_name() {
+  ::std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0) return {};
+  return name.data();
+}
+
+::std::string short_name(const ::std::string& host) { return host.substr(0, host.find('.')); }
+
+}  // namespace
+
+bool is_local_host(const ::std::string& host) {
+  if (host == "localhost" || host == "localhost.localdomain" || host == "::1" || host == "[::1]") return true;
+  if (host.rfind("127.", 0) == 0) return true;
+  ::std::string own = this_host_name();
+  if (own.empty()) return false;
+  return host == own || host == short_name(own);
+}
+
+int local_core_count() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    int count = CPU_COUNT(&allowed);
+    if (count > 0) return count;
+  }
+  long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return online > 0 ? static_cast<int>(online) : 1;
+}
+
+::std::vector<::std::string> ssh_command(const ::std::string& host) {
+  return {"ssh", "-o", "BatchMode=yes", host};
+}
+
+absl::StatusOr<::std::map<::std::string, int>> remote_core_counts(const ::std::vector<::std::string>& hosts,
+                                                                  ::std::chrono::milliseconds timeout) {
+  ::std::vector<::std::vector<::std::string>> commands;
+  for (const ::std::string& host : hosts) {
+    auto command = ssh_command(host);
+    command.push_back("getconf");
+    command.push_back("_NPROCESSORS_ONLN");
+    commands.push_back(::std::move(command));
+  }
+  auto results = run_helper_commands(commands, timeout);
+
+  ::std::map<::std::string, int> counts;
+  for (::std::size_t i = 0; i < hosts.size(); ++i) {
+    const helper_command_result& result = results[i];
+    ::std::string answer(absl::StripAsciiWhitespace(result.output));
+    int cores = 0;
+    auto [end, error] = ::std::from_chars(answer.data(), answer.data() + answer.size(), cores);
+    if (result.exit_status == 0 && error == ::std::errc() && end == answer.data() + answer.size() && cores > 0) {
+      counts[hosts[i]] = cores;
+      continue;
+    }
+    ::std::string what_happened =
+        !result.started   ? "could not start ssh"
+        : result.timed_out ? absl::StrCat("no answer within ", timeout.count() / 1000, " s")
+                           : absl::StrCat("exit status ", result.exit_status, ": ",
+                                          ::std::string(absl::StripAsciiWhitespace(result.errors)));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot ask host ", hosts[i], " for its number of cores with `ssh -o BatchMode=yes ", hosts[i],
+        " getconf _NPROCESSORS_ONLN` (", what_happened,
+        "); make ssh to that host work without a password, or give each of its nodes \"cores\" in the cluster file"));
+  }
+  return counts;
+}
+
+}  // namespace drust::launcher

@@ -1,0 +1,449 @@
+#include "job.hpp"
+
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "controller.hpp"
+#include "event_loop.hpp"
+#include "node_launcher.hpp"
+#include "output_tagger.hpp"
+#include "shared_memory_cleanup.hpp"
+#include "signal_name.hpp"
+
+namespace drust::launcher {
+
+namespace {
+
+using ::std::chrono::milliseconds;
+using ::std::chrono::seconds;
+
+constexpr auto grace_before_kill = seconds(2);          // after shutdown or SIGTERM
+constexpr auto grace_after_disconnect = seconds(2);     // a node that drops its connection must exit by then
+constexpr auto hello_timeout = seconds(5);              // for every connection to the controller
+constexpr auto output_drain_time = seconds(1);          // for output still in pipes after the last exit
+constexpr auto remote_cleanup_time = seconds(3);
+
+void print_line(const ::std::string& line) {
+  ::std::string text = "drun: " + line + "\n";
+  ::std::string_view rest = text;
+  while (!rest.empty()) {
+    ssize_t written = ::write(STDERR_FILENO, rest.data(), rest.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) return;
+    rest.remove_prefix(static_cast<::std::size_t>(written));
+  }
+}
+
+// drun's exit status for a process that ended with `wait_status`: its status, or 128 + signal.
+int exit_status_of(int wait_status) {
+  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
+  return WEXITSTATUS(wait_status);
+}
+
+// "was killed by SIGKILL" or "exited with status 3".
+::std::string how_it_ended(int wait_status) {
+  if (WIFSIGNALED(wait_status)) return "was killed by " + signal_name(WTERMSIG(wait_status));
+  return absl::StrCat("exited with status ", WEXITSTATUS(wait_status));
+}
+
+class job_supervisor {
+ public:
+  explicit job_supervisor(const job_plan& plan) : plan_(plan), nodes_(plan.nodes.size()) {}
+  ~job_supervisor();
+
+  int run();
+
+ private:
+  struct node_process {
+    pid_t pid = -1;                   // the node, or its ssh client; also its process group
+    bool running = false;
+    int wait_status = 0;
+    ::std::unique_ptr<output_tagger> output;
+    ::std::unique_ptr<output_tagger> errors;
+    event_loop::timer_id disconnect_timer = 0;
+  };
+
+  bool start();
+  void start_nodes();
+  void read_signals();
+  void reap_children();
+  void on_node_exit(int node, int wait_status);
+  void on_interrupt(int signal_number);
+  void on_bootstrap_timeout();
+  void on_executables_differ(int node, const ::std::string& build_id, const ::std::string& node0_build_id);
+  void on_node_disconnected(int node);
+
+  // The three ways a job ends early or normally; each starts the 2 s countdown to SIGKILL.
+  void shut_down();                                   // node 0 exited: the others may finish cleanly
+  void stop_after_failure(int failed_node, const ::std::string& reason);
+  void abort_job();                                   // drun itself gives up (timeout, refused node)
+
+  void signal_running_nodes(int signal_number);
+  void arm_kill_timer();
+  void finish();
+  bool any_node_running() const;
+  ::std::string describe(int node) const;
+  ::std::string exited_before_joining_hint(int node, int wait_status) const;
+  void note(const ::std::string& line) const {
+    if (plan_.verbose) print_line(line);
+  }
+
+  const job_plan& plan_;
+  event_loop loop_;
+  ::std::unique_ptr<controller> controller_;
+  ::std::vector<node_process> nodes_;
+  int signal_fd_ = -1;
+  sigset_t handled_signals_{};
+  sigset_t previous_mask_{};
+  bool tearing_down_ = false;
+  event_loop::timer_id kill_timer_ = 0;
+  event_loop::timer_id bootstrap_timer_ = 0;
+  int signals_received_ = 0;
+  int interrupt_signal_ = 0;            // the first SIGINT/SIGTERM/SIGHUP
+  bool interrupt_decided_status_ = false;
+  ::std::optional<int> exit_status_;    // the first cause decides
+};
+
+job_supervisor::~job_supervisor() {
+  if (signal_fd_ >= 0) ::close(signal_fd_);
+  ::sigprocmask(SIG_SETMASK, &previous_mask_, nullptr);
+}
+
+int job_supervisor::run() {
+  if (start()) {
+    while (any_node_running()) {
+      loop_.run_once(seconds(1));
+      reap_children();  // also here: a coalesced SIGCHLD must not leave an exit unnoticed
+    }
+  }
+  finish();
+  return exit_status_.value_or(0);
+}
+
+bool job_supervisor::start() {
+  // Signals are read from a signalfd in the loop, so they must be blocked from now on; the
+  // children unblock them before exec.
+  ::sigemptyset(&handled_signals_);
+  for (int signal_number : {SIGCHLD, SIGINT, SIGTERM, SIGHUP}) ::sigaddset(&handled_signals_, signal_number);
+  ::sigprocmask(SIG_BLOCK, &handled_signals_, &previous_mask_);
+  ::signal(SIGPIPE, SIG_IGN);
+  signal_fd_ = ::signalfd(-1, &handled_signals_, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd_ < 0) {
+    print_line(::std::string(errno_status("cannot create a signalfd").message()));
+    exit_status_ = 1;
+    return false;
+  }
+  loop_.watch(signal_fd_, [this] { read_signals(); });
+
+  controller::settings settings;
+  settings.cookie = plan_.cookie;
+  settings.node_count = static_cast<int>(plan_.nodes.size());
+  settings.listen = plan_.controller;
+  settings.advertised_host = plan_.controller_advertised_host;
+  settings.hello_timeout = hello_timeout;
+  controller::observer events;
+  events.executables_differ = [this](int node, const ::std::string& build_id, const ::std::string& node0_build_id) {
+    on_executables_differ(node, build_id, node0_build_id);
+  };
+  events.job_started = [this] {
+    loop_.cancel_timer(bootstrap_timer_);
+    note("every node is ready: the job has started");
+  };
+  events.node_disconnected = [this](int node) { on_node_disconnected(node); };
+  events.log = [this](const ::std::string& line) { note(line); };
+  auto started = controller::start(loop_, ::std::move(settings), ::std::move(events));
+  if (!started.ok()) {
+    print_line(::std::string(started.status().message()));
+    exit_status_ = 1;
+    return false;
+  }
+  controller_ = ::std::move(*started);
+
+  note(absl::StrCat("job ", plan_.job_id));
+  note(absl::StrCat("controller ", controller_->address()));
+  note(absl::StrCat("provider ", plan_.provider));
+  bootstrap_timer_ = loop_.add_timer(plan_.bootstrap_timeout, [this] { on_bootstrap_timeout(); });
+  start_nodes();
+  return true;
+}
+
+void job_supervisor::start_nodes() {
+  for (const planned_node& planned : plan_.nodes) {
+    auto started = start_node(plan_, planned, controller_->address());
+    if (!started.ok()) {
+      print_line(absl::StrCat("cannot start node ", planned.id, " on ", planned.host, ": ", started.status().message()));
+      exit_status_ = absl::IsNotFound(started.status()) ? 127 : 1;
+      abort_job();
+      return;
+    }
+    node_process& node = nodes_[static_cast<::std::size_t>(planned.id)];
+    node.pid = started->pid;
+    node.running = true;
+    if (started->output_fd >= 0) {
+      ::std::string prefix = absl::StrCat("[n", planned.id, "] ");
+      node.output = ::std::make_unique<output_tagger>(loop_, started->output_fd, STDOUT_FILENO, prefix);
+      node.errors = ::std::make_unique<output_tagger>(loop_, started->errors_fd, STDERR_FILENO, prefix);
+    }
+    note(absl::StrCat("node ", planned.id, " pid ", node.pid,
+                      planned.local ? ::std::string() : absl::StrCat(" (ssh to ", planned.host, ")")));
+  }
+}
+
+void job_supervisor::read_signals() {
+  signalfd_siginfo info;
+  while (::read(signal_fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+    int signal_number = static_cast<int>(info.ssi_signo);
+    if (signal_number == SIGCHLD) {
+      reap_children();
+    } else {
+      on_interrupt(signal_number);
+    }
+  }
+}
+
+void job_supervisor::reap_children() {
+  // Nodes other than 0 first: when several died at once, a peer's death is the likelier cause of
+  // node 0's, and it is the one worth reporting.
+  ::std::vector<::std::pair<int, int>> exits;
+  for (::std::size_t i = 0; i < nodes_.size(); ++i) {
+    node_process& node = nodes_[i];
+    if (!node.running) continue;
+    int wait_status = 0;
+    pid_t done;
+    do done = ::waitpid(node.pid, &wait_status, WNOHANG);
+    while (done < 0 && errno == EINTR);
+    if (done == node.pid) exits.emplace_back(static_cast<int>(i), wait_status);
+  }
+  ::std::stable_partition(exits.begin(), exits.end(), [](const auto& exit) { return exit.first != 0; });
+  for (const auto& [node, wait_status] : exits) on_node_exit(node, wait_status);
+}
+
+void job_supervisor::on_node_exit(int node_id, int wait_status) {
+  node_process& node = nodes_[static_cast<::std::size_t>(node_id)];
+  node.running = false;
+  node.wait_status = wait_status;
+  if (node.disconnect_timer != 0) loop_.cancel_timer(node.disconnect_timer);
+  note(absl::StrCat(describe(node_id), " ", how_it_ended(wait_status)));
+
+  if (interrupt_signal_ != 0 && !tearing_down_) {
+    // The user stopped the job: deaths are expected, reported once at the end as "interrupted".
+    if (node_id == 0) {
+      shut_down();
+    } else {
+      controller_->send_peer_failed(node_id, how_it_ended(wait_status));
+    }
+    return;
+  }
+  if (tearing_down_) return;  // the job is ending; this exit is its consequence
+
+  const bool joined = controller_->said_hello(node_id);
+  if (node_id == 0) {
+    if (!joined && WIFEXITED(wait_status)) {
+      print_line(absl::StrCat(describe(0), " ", how_it_ended(wait_status), " before joining the job: ",
+                              exited_before_joining_hint(0, wait_status)));
+      exit_status_ = WEXITSTATUS(wait_status) == 0 ? 1 : WEXITSTATUS(wait_status);
+    } else {
+      if (WIFSIGNALED(wait_status)) print_line(absl::StrCat(describe(0), " ", how_it_ended(wait_status)));
+      exit_status_ = exit_status_of(wait_status);
+    }
+    shut_down();
+    return;
+  }
+
+  ::std::string what = how_it_ended(wait_status);
+  if (!joined) {
+    what += " before joining the job";
+    if (WIFEXITED(wait_status)) what += ": " + exited_before_joining_hint(node_id, wait_status);
+  } else if (WIFEXITED(wait_status)) {
+    what += " before the job ended";
+  }
+  print_line(absl::StrCat(describe(node_id), " ", what, "; stopping the job"));
+  exit_status_ = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0 ? 1 : exit_status_of(wait_status);
+  stop_after_failure(node_id, how_it_ended(wait_status));
+}
+
+void job_supervisor::on_interrupt(int signal_number) {
+  ++signals_received_;
+  if (signals_received_ > 1) {
+    note(absl::StrCat("second signal (", signal_name(signal_number), "): killing every node"));
+    signal_running_nodes(SIGKILL);
+    return;
+  }
+  interrupt_signal_ = signal_number;
+  if (!exit_status_) {
+    exit_status_ = 128 + signal_number;
+    interrupt_decided_status_ = true;
+  }
+  note(absl::StrCat("forwarding ", signal_name(signal_number), " to every node"));
+  signal_running_nodes(signal_number);
+}
+
+void job_supervisor::on_bootstrap_timeout() {
+  bootstrap_timer_ = 0;
+  if (tearing_down_ || interrupt_signal_ != 0 || controller_->started()) return;
+  auto silent = controller_->nodes_without_hello();
+  auto list = [&](const ::std::vector<int>& ids) {
+    ::std::string text;
+    for (::std::size_t i = 0; i < ids.size(); ++i) {
+      if (i > 0) text += i + 1 == ids.size() ? " and " : ", ";
+      text += describe(ids[i]);
+    }
+    return text;
+  };
+  auto timeout = ::std::chrono::duration_cast<milliseconds>(plan_.bootstrap_timeout).count();
+  ::std::string waited = timeout % 1000 == 0 ? absl::StrCat(timeout / 1000, " s") : absl::StrCat(timeout, " ms");
+  if (!silent.empty()) {
+    print_line(absl::StrCat("the job did not start within ", waited, ": ", list(silent),
+                            " never said hello to the controller at ",
+                            controller_->address(), "; check that every host can reach that address (firewall, the "
+                            "cluster file's \"controller\") or raise --bootstrap-timeout"));
+  } else {
+    auto waiting = controller_->nodes_not_ready();
+    print_line(absl::StrCat("the job did not start within ", waited, ": ", list(waiting),
+                            " never became ready (the nodes could not reach each other through provider ",
+                            plan_.provider, "); check the provider, or raise --bootstrap-timeout"));
+  }
+  exit_status_ = 1;
+  abort_job();
+}
+
+void job_supervisor::on_executables_differ(int node, const ::std::string& build_id,
+                                           const ::std::string& node0_build_id) {
+  if (tearing_down_ || interrupt_signal_ != 0) return;
+  ::std::string message = absl::StrCat(describe(node), " runs a different executable (build id ", build_id,
+                                       ") than node 0 (build id ", node0_build_id,
+                                       "): build once and copy the same binary to every host");
+  print_line(message);
+  exit_status_ = 1;
+  controller_->refuse(node, message);
+  abort_job();
+}
+
+void job_supervisor::on_node_disconnected(int node_id) {
+  node_process& node = nodes_[static_cast<::std::size_t>(node_id)];
+  if (tearing_down_ || interrupt_signal_ != 0 || !node.running) return;
+  // A node closes its connection as it exits, just before drun hears of the exit: give it time.
+  node.disconnect_timer = loop_.add_timer(grace_after_disconnect, [this, node_id] {
+    node_process& late = nodes_[static_cast<::std::size_t>(node_id)];
+    late.disconnect_timer = 0;
+    if (tearing_down_ || interrupt_signal_ != 0 || !late.running) return;
+    print_line(absl::StrCat(describe(node_id), " closed its control connection but kept running; stopping the job"));
+    exit_status_ = 1;
+    stop_after_failure(node_id, "lost its control connection");
+  });
+}
+
+void job_supervisor::shut_down() {
+  tearing_down_ = true;
+  controller_->send_shutdown();
+  // A node that has not joined cannot hear `shutdown`.
+  for (::std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].running && !controller_->connected(static_cast<int>(i))) ::kill(-nodes_[i].pid, SIGTERM);
+  }
+  arm_kill_timer();
+}
+
+void job_supervisor::stop_after_failure(int failed_node, const ::std::string& reason) {
+  tearing_down_ = true;
+  controller_->send_peer_failed(failed_node, reason);
+  signal_running_nodes(SIGTERM);
+  arm_kill_timer();
+}
+
+void job_supervisor::abort_job() {
+  tearing_down_ = true;
+  if (controller_) controller_->send_shutdown();
+  signal_running_nodes(SIGTERM);
+  arm_kill_timer();
+}
+
+void job_supervisor::signal_running_nodes(int signal_number) {
+  for (const node_process& node : nodes_) {
+    if (node.running) ::kill(-node.pid, signal_number);
+  }
+}
+
+void job_supervisor::arm_kill_timer() {
+  if (kill_timer_ != 0) return;
+  kill_timer_ = loop_.add_timer(grace_before_kill, [this] {
+    for (::std::size_t i = 0; i < nodes_.size(); ++i) {
+      if (nodes_[i].running) note(absl::StrCat(describe(static_cast<int>(i)), " is still running: SIGKILL"));
+    }
+    signal_running_nodes(SIGKILL);
+  });
+}
+
+void job_supervisor::finish() {
+  // What the nodes started and left behind in their process groups goes with them.
+  for (::std::size_t i = 0; i < nodes_.size(); ++i) {
+    if (nodes_[i].pid > 0 && plan_.nodes[i].local) ::kill(-nodes_[i].pid, SIGKILL);
+  }
+  auto drain_deadline = event_loop::clock::now() + output_drain_time;
+  auto output_pending = [this] {
+    return ::std::any_of(nodes_.begin(), nodes_.end(), [](const node_process& node) {
+      return (node.output && !node.output->finished()) || (node.errors && !node.errors->finished());
+    });
+  };
+  while (output_pending() && event_loop::clock::now() < drain_deadline) loop_.run_once(milliseconds(50));
+  for (node_process& node : nodes_) {
+    node.output.reset();
+    node.errors.reset();
+  }
+  controller_.reset();
+
+  int removed = remove_local_shared_memory(plan_.job_id);
+  if (removed > 0) note(absl::StrCat("removed ", removed, " leftover file(s) /dev/shm/", shared_memory_prefix(plan_.job_id), "*"));
+  ::std::vector<::std::string> remote_hosts;
+  for (const planned_node& node : plan_.nodes) {
+    if (!node.local && ::std::find(remote_hosts.begin(), remote_hosts.end(), node.host) == remote_hosts.end()) {
+      remote_hosts.push_back(node.host);
+    }
+  }
+  remove_remote_shared_memory(plan_.job_id, remote_hosts, remote_cleanup_time);
+
+  if (interrupt_decided_status_) print_line("interrupted by " + signal_name(interrupt_signal_));
+}
+
+bool job_supervisor::any_node_running() const {
+  return ::std::any_of(nodes_.begin(), nodes_.end(), [](const node_process& node) { return node.running; });
+}
+
+::std::string job_supervisor::describe(int node_id) const {
+  const planned_node& planned = plan_.nodes[static_cast<::std::size_t>(node_id)];
+  const node_process& node = nodes_[static_cast<::std::size_t>(node_id)];
+  if (planned.local) return absl::StrCat("node ", node_id, " (host ", planned.host, ", pid ", node.pid, ")");
+  if (const node_hello* hello = controller_ ? controller_->hello_of(node_id) : nullptr; hello && hello->pid > 0) {
+    return absl::StrCat("node ", node_id, " (host ", planned.host, ", pid ", hello->pid, ")");
+  }
+  return absl::StrCat("node ", node_id, " (host ", planned.host, ", ssh pid ", node.pid, ")");
+}
+
+::std::string job_supervisor::exited_before_joining_hint(int node_id, int wait_status) const {
+  const planned_node& planned = plan_.nodes[static_cast<::std::size_t>(node_id)];
+  int status = WEXITSTATUS(wait_status);
+  if (!planned.local && status == 255) {
+    return absl::StrCat("ssh to ", planned.host, " failed; check that `ssh -o BatchMode=yes ", planned.host,
+                        " true` works without a password");
+  }
+  if (!planned.local && status == 127) {
+    return absl::StrCat(planned.host, " cannot run ", planned.program,
+                        "; copy the program there (same path) or set the node's \"program\" in the cluster file");
+  }
+  return absl::StrCat("is ", planned.program_as_written, " linked with drust (pkg-config drust)?");
+}
+
+}  // namespace
+
+int run_job(const job_plan& plan) {
+  job_supervisor supervisor(plan);
+  return supervisor.run();
+}
+
+}  // namespace drust::launcher

@@ -1,0 +1,39 @@
+// Starting one node process: forked here for a local host, through ssh for a remote one.
+//
+// The node gets the program's arguments and the DRUST_* variables of docs/design/bootstrap.md.
+// A local node runs in its own process group (so signals reach what it started too) and is killed
+// by the kernel if drun dies; a remote node exits when its controller connection closes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.hpp"
+#include "job_plan.hpp"
+
+namespace drust::launcher {
+
+struct started_node {
+  pid_t pid = -1;       // the node process, or the ssh client that runs it
+  int output_fd = -1;   // read ends of its stdout and stderr with --tag-output, else -1
+  int errors_fd = -1;
+};
+
+// The DRUST_* variables for `node`, in the order of docs/design/bootstrap.md.
+::std::vector<::std::pair<::std::string, ::std::string>> node_environment(const job_plan& plan,
+                                                                         const planned_node& node,
+                                                                         const ::std::string& controller_address);
+
+// The ssh command line that starts a remote node: ssh -o BatchMode=yes [-n] host 'env K=V ... program args'.
+::std::vector<::std::string> remote_node_command(const job_plan& plan, const planned_node& node,
+                                                 const ::std::string& controller_address);
+
+// Starts `node`. Node 0 keeps drun's stdin; the others read /dev/null. The error says why the
+// program could not be executed.
+absl::StatusOr<started_node> start_node(const job_plan& plan, const planned_node& node,
+                                        const ::std::string& controller_address);
+
+}  // namespace drust::launcher
