@@ -1,6 +1,7 @@
 #include "controller.hpp"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -66,6 +67,8 @@ absl::StatusOr<::std::unique_ptr<controller>> controller::start(event_loop& loop
                                                "with a free port"));
   }
   auto [fd, port] = *listening;
+  // The accept loop runs until EAGAIN: a blocking listener would stall the whole event loop.
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
   return ::std::unique_ptr<controller>(new controller(loop, ::std::move(config), ::std::move(events), fd, port));
 }
 
@@ -238,10 +241,12 @@ void controller::handle_hello(connection& from, const json& message) {
   hello.pid = static_cast<pid_t>(integer_field(message, "pid").value_or(0));
   hello.host = string_field(message, "host");
   hello.build_id = string_field(message, "build_id");
-  hello.address_entry = {{"node", hello.node}, {"host", hello.host}, {"pid", hello.pid}};
-  for (const char* field : {"fabric_address", "partition_base", "partition_key"}) {
-    if (auto value = message.find(field); value != message.end()) hello.address_entry[field] = *value;
-  }
+  // The address table passes on what each node said about itself (fabric_address, partition_base,
+  // partition_key, and whatever the runtime adds later, such as cores), but never the cookie.
+  hello.address_entry = message;
+  hello.address_entry.erase("type");
+  hello.address_entry.erase("cookie");
+  hello.address_entry["node"] = hello.node;
   slot.hello = ::std::move(hello);
   slot.connection_fd = from.fd;
   from.node = static_cast<int>(*node);

@@ -44,7 +44,7 @@ struct node_hello {
   pid_t pid = 0;
   ::std::string host;
   ::std::string build_id;
-  nlohmann::json address_entry;  // {node, host, pid, fabric_address, partition_base, partition_key}
+  nlohmann::json address_entry;  // the hello without type and cookie: node, host, pid, fabric_address, ...
 };
 
 // A node's latest `load` message.

@@ -329,6 +329,8 @@ void job_supervisor::on_executables_differ(int node, const ::std::string& build_
 void job_supervisor::on_node_disconnected(int node_id) {
   node_process& node = nodes_[static_cast<::std::size_t>(node_id)];
   if (tearing_down_ || interrupt_signal_ != 0 || !node.running) return;
+  // Node 0 closes its connection after `finish` and may run atexit handlers for a while yet.
+  if (node_id == 0 && controller_->finish_status()) return;
   // A node closes its connection as it exits, just before drun hears of the exit: give it time.
   node.disconnect_timer = loop_.add_timer(grace_after_disconnect, [this, node_id] {
     node_process& late = nodes_[static_cast<::std::size_t>(node_id)];
