@@ -19,8 +19,8 @@ namespace {
 ::std::uintptr_t basis() { return reinterpret_cast<::std::uintptr_t>(&drust_code_basis); }
 }  // namespace
 
-::std::int64_t code_offset(closure_entry entry) {
-  auto address = reinterpret_cast<::std::uintptr_t>(entry);
+::std::int64_t code_offset(code_pointer code) {
+  auto address = reinterpret_cast<::std::uintptr_t>(code);
   const executable_image& image = this_executable();
   if (address < image.begin || address >= image.end) {
     throw ::std::invalid_argument(
@@ -30,8 +30,8 @@ namespace {
   return static_cast<::std::int64_t>(address - basis());
 }
 
-closure_entry code_at(::std::int64_t offset) {
-  return reinterpret_cast<closure_entry>(basis() + static_cast<::std::uintptr_t>(offset));
+code_pointer code_at(::std::int64_t offset) {
+  return reinterpret_cast<code_pointer>(basis() + static_cast<::std::uintptr_t>(offset));
 }
 
 }  // namespace drust::detail

@@ -128,7 +128,7 @@ absl::StatusOr<::std::string> handle_spawn(const fabric::incoming_message& messa
     return absl::InvalidArgumentError("malformed thread_spawn message");
   }
   try {
-    start_local(spawn->serial, detail::code_at(spawn->entry_offset),
+    start_local(spawn->serial, reinterpret_cast<detail::closure_entry>(detail::code_at(spawn->entry_offset)),
                 copy_closure(bytes.data(), bytes.size(), spawn->closure_alignment));
   } catch (const ::std::system_error& error) {
     return absl::ResourceExhaustedError(absl::StrCat("node ", cluster.node, " cannot start a thread: ", error.what()));
@@ -191,7 +191,7 @@ thread_serial launch_thread(int node, closure_entry entry, const void* closure, 
     }
     return serial;
   }
-  const ::std::int64_t offset = code_offset(entry);
+  const ::std::int64_t offset = code_offset(reinterpret_cast<code_pointer>(entry));
   threads::thread_spawn_message spawn{serial, offset, static_cast<::std::uint32_t>(size),
                                       static_cast<::std::uint32_t>(alignment)};
   absl::StatusOr<::std::string> accepted = cluster.transport->call(

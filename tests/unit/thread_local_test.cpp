@@ -60,7 +60,10 @@ TEST_CASE("placement on a node that does not exist throws") {
 }
 
 TEST_CASE("code offsets round-trip") {
-  auto entry = +[](void*) {};
+  auto entry = reinterpret_cast<drust::detail::code_pointer>(+[](void*) {});
   auto offset = drust::detail::code_offset(entry);
   CHECK((drust::detail::code_at(offset) == entry));
+  // Function pointers among a thread's arguments survive the trip.
+  auto shipped = drust::detail::ship(&add);
+  CHECK((drust::detail::unship(shipped) == &add));
 }

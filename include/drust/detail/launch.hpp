@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
+#include <utility>
 
 namespace drust::detail {
 
@@ -34,7 +36,42 @@ constexpr int origin_node(thread_serial id) { return static_cast<int>(id >> 48);
 
 // Code addresses as offsets from one basis symbol of the executable, so that they mean the same
 // function in every node process although ASLR places the image differently in each.
-::std::int64_t code_offset(closure_entry entry);
-closure_entry code_at(::std::int64_t offset);
+// Any function's address travels as this generic type (casts to and from it are well-defined).
+using code_pointer = void (*)();
+::std::int64_t code_offset(code_pointer code);
+code_pointer code_at(::std::int64_t offset);
+
+// A function pointer on its way to another node: its offset from the basis.
+template <class Function>
+struct shipped_function {
+  ::std::int64_t offset;
+};
+
+template <class T>
+inline constexpr bool is_function_pointer_v =
+    ::std::is_pointer_v<T> && ::std::is_function_v<::std::remove_pointer_t<T>>;
+
+// The form in which a thread's callable or argument of type T travels.
+template <class T>
+using shipped = ::std::conditional_t<is_function_pointer_v<T>, shipped_function<T>, T>;
+
+template <class T>
+shipped<::std::decay_t<T>> ship(T&& value) {
+  using plain = ::std::decay_t<T>;
+  if constexpr (is_function_pointer_v<plain>) {
+    return shipped_function<plain>{code_offset(reinterpret_cast<code_pointer>(plain(value)))};
+  } else {
+    return ::std::forward<T>(value);
+  }
+}
+
+template <class T>
+T&& unship(T&& value) {
+  return ::std::forward<T>(value);
+}
+template <class Function>
+Function unship(shipped_function<Function> value) {
+  return reinterpret_cast<Function>(code_at(value.offset));
+}
 
 }  // namespace drust::detail
