@@ -230,8 +230,8 @@ void job_supervisor::on_node_exit(int node_id, int wait_status) {
   node.running = false;
   node.wait_status = wait_status;
   if (node.disconnect_timer != 0) loop_.cancel_timer(node.disconnect_timer);
-  note(absl::StrCat(describe(node_id), " ", how_it_ended(wait_status)));
 
+  if (interrupt_signal_ != 0 || tearing_down_) note(absl::StrCat(describe(node_id), " ", how_it_ended(wait_status)));
   if (interrupt_signal_ != 0 && !tearing_down_) {
     // The user stopped the job: deaths are expected, reported once at the end as "interrupted".
     if (node_id == 0) {

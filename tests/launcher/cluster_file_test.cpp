@@ -1,0 +1,304 @@
+// The cluster file parser and the job plan: every kind of bad input gets its own error, naming the
+// field and what was found; good input gives the right values.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "byte_size.hpp"
+#include "cluster_file.hpp"
+#include "job_plan.hpp"
+#include "node_launcher.hpp"
+#include "provider.hpp"
+#include "shell_quote.hpp"
+
+namespace launcher = drust::launcher;
+
+namespace {
+
+// The error message for `text`, or "" when it parses.
+std::string error_for(const std::string& text) {
+  auto parsed = launcher::parse_cluster_file(text, "cluster.json");
+  return parsed.ok() ? std::string() : std::string(parsed.status().message());
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Host facts for plans: "localhost" and "127.0.0.1" are this machine with 8 cores; remote hosts
+// have 16 cores.
+launcher::host_facts test_hosts() {
+  launcher::host_facts facts;
+  facts.is_local = [](const std::string& host) { return host == "localhost" || host == "127.0.0.1"; };
+  facts.local_cores = [] { return 8; };
+  facts.remote_cores = [](const std::vector<std::string>& hosts) {
+    std::map<std::string, int> cores;
+    for (const auto& host : hosts) cores[host] = 16;
+    return absl::StatusOr<std::map<std::string, int>>(cores);
+  };
+  return facts;
+}
+
+launcher::drun_options options_for_cluster() {
+  launcher::drun_options options;
+  options.cluster_path = "cluster.json";
+  options.command = {"./app", "x"};
+  return options;
+}
+
+}  // namespace
+
+TEST_CASE("a valid cluster file parses to the values it gives") {
+  auto parsed = launcher::parse_cluster_file(R"({
+      // comments are allowed
+      "provider": "tcp",
+      "controller": "10.0.0.1:7000",
+      "cache_size": "256MiB",
+      "nodes": [
+        {"name": "a0", "host": "localhost", "cores": 2, "heap": "1GiB", "program": "/opt/app"},
+        {"host": "b", "heap": 33554432}
+      ]
+    })",
+                                             "cluster.json");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->provider == "tcp;ofi_rxm");
+  REQUIRE(parsed->controller);
+  CHECK(parsed->controller->host == "10.0.0.1");
+  CHECK(parsed->controller->port == 7000);
+  CHECK(parsed->cache_size == 256u << 20);
+  REQUIRE(parsed->nodes.size() == 2);
+  CHECK(parsed->nodes[0].name == "a0");
+  CHECK(parsed->nodes[0].host == "localhost");
+  CHECK(parsed->nodes[0].cores == 2);
+  CHECK(parsed->nodes[0].heap_size == 1ull << 30);
+  CHECK(parsed->nodes[0].program == "/opt/app");
+  CHECK(parsed->nodes[1].name == "n1");
+  CHECK(parsed->nodes[1].host == "b");
+  CHECK_FALSE(parsed->nodes[1].cores);
+  CHECK(parsed->nodes[1].heap_size == 32u << 20);
+  CHECK_FALSE(parsed->nodes[1].program);
+}
+
+TEST_CASE("bad JSON names the line and column") {
+  std::string error = error_for("{\n  \"nodes\": [\n    {\"host\" \"a\"}\n  ]\n}");
+  INFO(error);
+  CHECK(contains(error, "cluster.json line 3 column 15: syntax error"));
+  CHECK(contains(error, "expected ':'"));
+  CHECK(contains(error_for(""), "cluster.json line 1 column 1: syntax error"));
+}
+
+TEST_CASE("a missing field is named") {
+  CHECK(error_for(R"({"nodes": [{"host": "a"}, {"host": "b"}, {"cores": 1}]})") == "cluster.json: nodes[2].host is missing");
+  CHECK(contains(error_for(R"({"provider": "shm"})"), "cluster.json: nodes is missing"));
+}
+
+TEST_CASE("a value of the wrong type is named with what was found") {
+  CHECK(error_for(R"({"nodes": [{"host": "a"}, {"host": "b", "cores": "two"}]})") ==
+        "cluster.json: nodes[1].cores must be a positive integer, got \"two\"");
+  CHECK(contains(error_for(R"({"nodes": [{"host": "a", "cores": 0}]})"), "nodes[0].cores must be a positive integer, got 0"));
+  CHECK(contains(error_for(R"({"nodes": [{"host": "a", "cores": 1.5}]})"), "nodes[0].cores must be a positive integer, got 1.5"));
+  CHECK(contains(error_for(R"({"nodes": [{"host": 7}]})"), "nodes[0].host must be a non-empty string, got 7"));
+  CHECK(contains(error_for(R"({"nodes": [{"host": "-oProxyCommand=x"}]})"), "nodes[0].host must be a host name"));
+  CHECK(contains(error_for(R"({"nodes": {"host": "a"}})"), "nodes must be a non-empty array"));
+  CHECK(contains(error_for(R"({"nodes": []})"), "nodes must be a non-empty array"));
+  CHECK(contains(error_for(R"({"nodes": ["a"]})"), "nodes[0] must be an object"));
+  CHECK(contains(error_for(R"([1, 2])"), "cluster.json: must hold a JSON object"));
+  CHECK(contains(error_for(R"({"controller": 7000, "nodes": [{"host": "a"}]})"), "controller must be a string"));
+  CHECK(contains(error_for(R"({"controller": "a", "nodes": [{"host": "a"}]})"), "controller must be \"host:port\""));
+}
+
+TEST_CASE("a duplicate node name names both nodes") {
+  CHECK(error_for(R"({"nodes": [{"name": "a0", "host": "a"}, {"host": "b"}, {"host": "c"}, {"name": "a0", "host": "d"}]})") ==
+        "cluster.json: nodes[3] duplicates the name \"a0\" of nodes[0]; give every node its own name");
+  CHECK(contains(error_for(R"({"nodes": [{"host": "a"}, {"name": "n0", "host": "b"}]})"), "nodes[1] duplicates the name \"n0\""));
+}
+
+TEST_CASE("an unknown provider lists the known ones") {
+  std::string error = error_for(R"({"provider": "ib", "nodes": [{"host": "a"}]})");
+  CHECK(contains(error, "cluster.json: provider \"ib\" is unknown; use one of auto, shm, tcp, tcp;ofi_rxm, verbs"));
+  CHECK(contains(error_for(R"({"provider": 3, "nodes": [{"host": "a"}]})"), "provider must be a string"));
+}
+
+TEST_CASE("an unknown key is named with the known ones") {
+  CHECK(error_for(R"({"nodes": [{"host": "a", "hots": "b"}]})") ==
+        "cluster.json: nodes[0] has an unknown key \"hots\"; the known keys are name, host, cores, heap, program");
+  CHECK(error_for(R"({"node": [], "nodes": [{"host": "a"}]})") ==
+        "cluster.json: the top level has an unknown key \"node\"; the known keys are provider, controller, cache_size, nodes");
+}
+
+TEST_CASE("a repeated key is an error") {
+  CHECK(contains(error_for(R"({"nodes": [{"host": "a", "host": "b"}]})"), "the key \"host\" appears twice"));
+}
+
+TEST_CASE("a bad size is named") {
+  CHECK(error_for(R"({"nodes": [{"host": "a", "heap": "lots"}]})") ==
+        "cluster.json: nodes[0].heap must be a size such as \"1GiB\" or a number of bytes, got \"lots\"");
+  CHECK(contains(error_for(R"({"nodes": [{"host": "a", "heap": "1MiB"}]})"), "nodes[0].heap must be at least 16MiB, got \"1MiB\""));
+  CHECK(contains(error_for(R"({"nodes": [{"host": "a", "heap": -5}]})"), "nodes[0].heap must be a size"));
+  CHECK(contains(error_for(R"({"cache_size": "1.5G", "nodes": [{"host": "a"}]})"), "cache_size must be a size"));
+}
+
+TEST_CASE("sizes") {
+  CHECK(launcher::parse_byte_size("1GiB").value() == 1ull << 30);
+  CHECK(launcher::parse_byte_size("1G").value() == 1ull << 30);
+  CHECK(launcher::parse_byte_size("256 MiB").value() == 256ull << 20);
+  CHECK(launcher::parse_byte_size("64K").value() == 64ull << 10);
+  CHECK(launcher::parse_byte_size("2T").value() == 2ull << 40);
+  CHECK(launcher::parse_byte_size("12345").value() == 12345);
+  CHECK(launcher::parse_byte_size("12345B").value() == 12345);
+  CHECK_FALSE(launcher::parse_byte_size("").ok());
+  CHECK_FALSE(launcher::parse_byte_size("G").ok());
+  CHECK_FALSE(launcher::parse_byte_size("1 GB").ok());
+  CHECK_FALSE(launcher::parse_byte_size("99999999999999999999").ok());
+  CHECK_FALSE(launcher::parse_byte_size("99999999999T").ok());
+  CHECK(launcher::format_byte_size(1ull << 30) == "1GiB");
+  CHECK(launcher::format_byte_size(3ull << 20) == "3MiB");
+  CHECK(launcher::format_byte_size(1000) == "1000B");
+}
+
+TEST_CASE("provider names") {
+  CHECK(launcher::normalize_provider("tcp").value() == "tcp;ofi_rxm");
+  CHECK(launcher::normalize_provider("verbs").value() == "verbs;ofi_rxm");
+  CHECK(launcher::normalize_provider("efa").value() == "efa");
+  CHECK_FALSE(launcher::normalize_provider("ib").ok());
+}
+
+TEST_CASE("shell quoting survives a round trip through words that need it") {
+  CHECK(launcher::shell_quote("/opt/app") == "/opt/app");
+  CHECK(launcher::shell_quote("a b") == "'a b'");
+  CHECK(launcher::shell_quote("it's") == "'it'\\''s'");
+  CHECK(launcher::shell_quote("") == "''");
+  CHECK(launcher::shell_quote("$HOME") == "'$HOME'");
+  CHECK(launcher::shell_command({"env", "A=x y", "/opt/app"}) == "env 'A=x y' /opt/app");
+}
+
+TEST_CASE("a plan for -n gives every node its share of this machine") {
+  launcher::drun_options options;
+  options.node_count = 3;
+  options.command = {"./app", "--flag"};
+  auto plan = launcher::make_job_plan(options, std::nullopt, test_hosts());
+  REQUIRE(plan.ok());
+  CHECK(plan->job_id.size() == 16);
+  CHECK(plan->cookie.size() == 32);
+  CHECK(plan->provider == "shm");
+  CHECK(plan->controller.host == "127.0.0.1");
+  CHECK(plan->controller.port == 0);
+  CHECK(plan->partition_size == launcher::default_heap_size);
+  CHECK(plan->arguments == std::vector<std::string>{"--flag"});
+  REQUIRE(plan->nodes.size() == 3);
+  for (const auto& node : plan->nodes) {
+    CHECK(node.local);
+    CHECK(node.cores == 2);  // 8 cores / 3 nodes
+    CHECK(node.heap_size == launcher::default_heap_size);
+    CHECK(node.cache_size == launcher::default_heap_size / 4);
+    CHECK(node.fabric_host == "127.0.0.1");
+    CHECK(node.program == "./app");
+  }
+  CHECK(plan->nodes[2].name == "n2");
+}
+
+TEST_CASE("the provider comes from the command line, then DRUST_PROVIDER, then the file, then auto") {
+  launcher::cluster_file cluster;
+  cluster.provider = "tcp;ofi_rxm";
+  cluster.nodes = {{"n0", "localhost", {}, {}, {}}};
+  auto options = options_for_cluster();
+  CHECK(launcher::make_job_plan(options, cluster, test_hosts())->provider == "tcp;ofi_rxm");
+  options.provider_from_environment = "verbs";
+  CHECK(launcher::make_job_plan(options, cluster, test_hosts())->provider == "verbs;ofi_rxm");
+  options.provider = "shm";
+  CHECK(launcher::make_job_plan(options, cluster, test_hosts())->provider == "shm");
+  options.provider = "ib";
+  auto bad = launcher::make_job_plan(options, cluster, test_hosts());
+  REQUIRE_FALSE(bad.ok());
+  CHECK(contains(std::string(bad.status().message()), "--provider: provider \"ib\" is unknown"));
+  options.provider.reset();
+  options.provider_from_environment.reset();
+  cluster.provider.reset();
+  CHECK(launcher::make_job_plan(options, cluster, test_hosts())->provider == "shm");
+}
+
+TEST_CASE("a plan across hosts needs a controller address and uses tcp") {
+  launcher::cluster_file cluster;
+  cluster.nodes = {{"a", "localhost", {}, std::uint64_t(100) << 20, {}},
+                   {"b", "hostb", {}, {}, {}},
+                   {"c", "hostb", 3, std::uint64_t(64) << 20, std::string("/opt/other")}};
+  auto missing = launcher::make_job_plan(options_for_cluster(), cluster, test_hosts());
+  REQUIRE_FALSE(missing.ok());
+  CHECK(contains(std::string(missing.status().message()),
+                 "cluster.json: controller is required because nodes[1] runs on another host (\"hostb\")"));
+
+  cluster.controller = launcher::controller_address{"10.0.0.1", 7000};
+  auto plan = launcher::make_job_plan(options_for_cluster(), cluster, test_hosts());
+  REQUIRE(plan.ok());
+  CHECK(plan->provider == "tcp;ofi_rxm");
+  CHECK(plan->controller_advertised_host == "10.0.0.1");
+  CHECK(plan->partition_size == 1ull << 30);  // the largest heap: node b's default 1 GiB
+  CHECK(plan->nodes[0].fabric_host == "10.0.0.1");  // reachable from hostb
+  CHECK(plan->nodes[1].fabric_host == "hostb");
+  CHECK_FALSE(plan->nodes[1].local);
+  CHECK(plan->nodes[1].cores == 8);  // 16 cores / 2 nodes on hostb
+  CHECK(plan->nodes[2].cores == 3);
+  CHECK(plan->nodes[2].program == "/opt/other");
+  CHECK(plan->nodes[1].program.front() == '/');  // drun's ./app, made absolute for ssh
+  CHECK(plan->nodes[0].cores == 8);
+
+  auto options = options_for_cluster();
+  options.provider = "shm";
+  auto shm = launcher::make_job_plan(options, cluster, test_hosts());
+  REQUIRE_FALSE(shm.ok());
+  CHECK(contains(std::string(shm.status().message()), "provider shm connects processes of one host only"));
+}
+
+TEST_CASE("partition size is the largest heap rounded up to 2 MiB, --heap and --cores override the file") {
+  launcher::cluster_file cluster;
+  cluster.nodes = {{"a", "localhost", 1, std::uint64_t(17) << 20, {}}, {"b", "localhost", {}, std::uint64_t(20) << 20, {}}};
+  cluster.cache_size = 5u << 20;
+  auto plan = launcher::make_job_plan(options_for_cluster(), cluster, test_hosts());
+  REQUIRE(plan.ok());
+  CHECK(plan->partition_size == 20u << 20);
+  CHECK(plan->nodes[0].cache_size == 5u << 20);
+  CHECK(plan->nodes[1].cores == 4);  // 8 local cores / 2 local nodes
+
+  cluster.nodes[1].heap_size = (20u << 20) + 1;
+  CHECK(launcher::make_job_plan(options_for_cluster(), cluster, test_hosts())->partition_size == 22u << 20);
+
+  auto options = options_for_cluster();
+  options.heap_size = 64u << 20;
+  options.cores = 5;
+  plan = launcher::make_job_plan(options, cluster, test_hosts());
+  REQUIRE(plan.ok());
+  for (const auto& node : plan->nodes) {
+    CHECK(node.heap_size == 64u << 20);
+    CHECK(node.cores == 5);
+  }
+  options.heap_size = 1u << 20;
+  CHECK_FALSE(launcher::make_job_plan(options, cluster, test_hosts()).ok());
+}
+
+TEST_CASE("a node's environment and its ssh command line") {
+  launcher::cluster_file cluster;
+  cluster.controller = launcher::controller_address{"10.0.0.1", 7000};
+  cluster.nodes = {{"a", "localhost", 1, {}, {}}, {"b", "hostb", 2, {}, std::string("/opt/my app")}};
+  auto options = options_for_cluster();
+  options.command = {"./app", "it's", "a b"};
+  auto plan = launcher::make_job_plan(options, cluster, test_hosts());
+  REQUIRE(plan.ok());
+  auto environment = launcher::node_environment(*plan, plan->nodes[1], "10.0.0.1:7000");
+  REQUIRE(environment.size() == 11);
+  CHECK(environment[0] == std::pair<std::string, std::string>{"DRUST_JOB", plan->job_id});
+  CHECK(environment[2] == std::pair<std::string, std::string>{"DRUST_NODE", "1"});
+  CHECK(environment[3] == std::pair<std::string, std::string>{"DRUST_NODES", "2"});
+  CHECK(environment[4] == std::pair<std::string, std::string>{"DRUST_CONTROLLER", "10.0.0.1:7000"});
+  CHECK(environment[5] == std::pair<std::string, std::string>{"DRUST_PROVIDER", "tcp;ofi_rxm"});
+  CHECK(environment[10] == std::pair<std::string, std::string>{"DRUST_FABRIC_HOST", "hostb"});
+
+  auto command = launcher::remote_node_command(*plan, plan->nodes[1], "10.0.0.1:7000");
+  REQUIRE(command.size() == 6);
+  CHECK(command[0] == "ssh");
+  CHECK(command[1] == "-n");
+  CHECK(command[2] == "-o");
+  CHECK(command[3] == "BatchMode=yes");
+  CHECK(command[4] == "hostb");
+  CHECK(contains(command[5], "'DRUST_PROVIDER=tcp;ofi_rxm'"));
+  CHECK(contains(command[5], "DRUST_NODE=1 "));
+  CHECK(contains(command[5], "'/opt/my app' 'it'\\''s' 'a b'"));
+}

@@ -1,0 +1,267 @@
+// The controller driven in-process: raw sockets play the nodes and strangers, the test pumps the
+// event loop. Covers the bootstrap handshake, refusals and the reports nodes send later.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "control/frame.hpp"
+#include "controller.hpp"
+#include "event_loop.hpp"
+
+namespace launcher = drust::launcher;
+namespace control = drust::control;
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::string cookie = "0123456789abcdef0123456789abcdef";
+
+struct test_controller {
+  launcher::event_loop loop;
+  std::unique_ptr<launcher::controller> controller;
+  std::vector<std::tuple<int, std::string, std::string>> differing;
+  int started_calls = 0;
+  std::vector<int> disconnected;
+
+  explicit test_controller(int nodes, std::chrono::milliseconds hello_timeout = 5s) {
+    launcher::controller::settings settings;
+    settings.cookie = cookie;
+    settings.node_count = nodes;
+    settings.hello_timeout = hello_timeout;
+    launcher::controller::observer events;
+    events.executables_differ = [this](int node, const std::string& id, const std::string& id0) {
+      differing.emplace_back(node, id, id0);
+    };
+    events.job_started = [this] { ++started_calls; };
+    events.node_disconnected = [this](int node) { disconnected.push_back(node); };
+    auto started = launcher::controller::start(loop, settings, events);
+    REQUIRE(started.ok());
+    controller = std::move(*started);
+  }
+
+  // Runs the loop until `done` or 5 s.
+  bool pump_until(const std::function<bool()>& done) {
+    auto deadline = std::chrono::steady_clock::now() + 5s;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      loop.run_once(10ms);
+    }
+    return true;
+  }
+
+  void pump_a_little() {
+    for (int i = 0; i < 5; ++i) loop.run_once(5ms);
+  }
+
+  int connect() {
+    auto fd = control::connect_tcp("127.0.0.1", controller->port(), 2s);
+    REQUIRE(fd.ok());
+    return *fd;
+  }
+};
+
+json hello(int node, const std::string& build_id = "build-a", const std::string& with_cookie = cookie) {
+  return {{"type", "hello"},          {"cookie", with_cookie},  {"node", node},
+          {"pid", 1000 + node},       {"host", "localhost"},    {"build_id", build_id},
+          {"fabric_address", "abcd"}, {"partition_base", 4096}, {"partition_key", 7},
+          {"cores", 2}};
+}
+
+// The next frame, pumping the loop while waiting for it.
+json receive(test_controller& test, int fd) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    test.pump_a_little();
+    auto message = control::receive_frame(fd, 10ms);
+    if (message.ok()) return *message;
+    if (!absl::IsDeadlineExceeded(message.status())) return json{{"closed", std::string(message.status().message())}};
+  }
+  return json{{"timeout", true}};
+}
+
+bool closed_by_controller(test_controller& test, int fd) {
+  json next = receive(test, fd);
+  return next.contains("closed");
+}
+
+}  // namespace
+
+TEST_CASE("nodes that say hello get the address table, and start once all are ready") {
+  test_controller test(2);
+  int node1 = test.connect();
+  int node0 = test.connect();
+  REQUIRE(control::send_frame(node1, hello(1)).ok());
+  REQUIRE(control::send_frame(node0, hello(0)).ok());
+
+  for (int fd : {node0, node1}) {
+    json welcome = receive(test, fd);
+    CHECK(welcome["type"] == "welcome");
+    REQUIRE(welcome["nodes"].size() == 2);
+    for (int id = 0; id < 2; ++id) {
+      const json& entry = welcome["nodes"][static_cast<std::size_t>(id)];
+      CHECK(entry["node"] == id);  // sorted by id, whoever said hello first
+      CHECK(entry["pid"] == 1000 + id);
+      CHECK(entry["host"] == "localhost");
+      CHECK(entry["fabric_address"] == "abcd");
+      CHECK(entry["partition_base"] == 4096);
+      CHECK(entry["partition_key"] == 7);
+      CHECK(entry["cores"] == 2);
+      CHECK_FALSE(entry.contains("cookie"));
+    }
+  }
+  CHECK(test.controller->said_hello(0));
+  CHECK(test.controller->nodes_without_hello().empty());
+  CHECK(test.controller->nodes_not_ready() == std::vector<int>{0, 1});
+
+  REQUIRE(control::send_frame(node0, {{"type", "ready"}}).ok());
+  test.pump_a_little();
+  CHECK_FALSE(test.controller->started());
+  REQUIRE(control::send_frame(node1, {{"type", "ready"}}).ok());
+  CHECK(receive(test, node0)["type"] == "start");
+  CHECK(receive(test, node1)["type"] == "start");
+  CHECK(test.controller->started());
+  CHECK(test.started_calls == 1);
+
+  SUBCASE("load reports and finish are kept") {
+    REQUIRE(control::send_frame(node1, {{"type", "load"}, {"threads", 3}, {"heap_used", 4096}}).ok());
+    REQUIRE(control::send_frame(node0, {{"type", "load"}, {"threads", 1}, {"heap_used", 0}}).ok());
+    REQUIRE(test.pump_until([&] { return test.controller->latest_load(0).has_value(); }));
+    REQUIRE(test.pump_until([&] { return test.controller->latest_load(1).has_value(); }));
+    CHECK(test.controller->latest_load(1)->threads == 3);
+    CHECK(test.controller->latest_load(1)->heap_used == 4096);
+    CHECK(test.controller->least_loaded_node() == 0);
+    REQUIRE(control::send_frame(node1, {{"type", "load"}, {"threads", 0}, {"heap_used", 0}}).ok());
+    REQUIRE(test.pump_until([&] { return test.controller->latest_load(1)->threads == 0; }));
+    CHECK(test.controller->least_loaded_node() == 1);
+    REQUIRE(control::send_frame(node0, {{"type", "load"}, {"threads", 0}, {"heap_used", 0}}).ok());
+    REQUIRE(test.pump_until([&] { return test.controller->latest_load(0)->threads == 0; }));
+    CHECK(test.controller->least_loaded_node() == 0);  // ties go to the lower id
+
+    REQUIRE(control::send_frame(node0, {{"type", "finish"}, {"status", 3}}).ok());
+    REQUIRE(test.pump_until([&] { return test.controller->finish_status().has_value(); }));
+    CHECK(*test.controller->finish_status() == 3);
+  }
+
+  SUBCASE("shutdown and peer_failed reach the connected nodes") {
+    test.controller->send_peer_failed(1, "was killed by SIGKILL");
+    json failed = receive(test, node0);
+    CHECK(failed["type"] == "peer_failed");
+    CHECK(failed["node"] == 1);
+    CHECK(failed["reason"] == "was killed by SIGKILL");
+    test.controller->send_shutdown();
+    CHECK(receive(test, node0)["type"] == "shutdown");
+    CHECK(receive(test, node1)["type"] == "shutdown");
+  }
+
+  SUBCASE("a node whose connection closes is reported") {
+    ::close(node1);
+    node1 = -1;
+    REQUIRE(test.pump_until([&] { return !test.disconnected.empty(); }));
+    CHECK(test.disconnected == std::vector<int>{1});
+    CHECK_FALSE(test.controller->connected(1));
+  }
+
+  ::close(node0);
+  if (node1 >= 0) ::close(node1);
+}
+
+TEST_CASE("a connection without the cookie gets an error frame and is closed; the job goes on") {
+  test_controller test(1);
+  int stranger = test.connect();
+  REQUIRE(control::send_frame(stranger, hello(0, "build-a", "ffffffffffffffffffffffffffffffff")).ok());
+  json refusal = receive(test, stranger);
+  CHECK(refusal["type"] == "error");
+  CHECK(refusal["message"].get<std::string>().find("cookie") != std::string::npos);
+  CHECK(closed_by_controller(test, stranger));
+  CHECK(test.controller->strangers_refused() == 1);
+  ::close(stranger);
+
+  int not_hello = test.connect();
+  REQUIRE(control::send_frame(not_hello, {{"type", "ready"}, {"cookie", cookie}}).ok());
+  CHECK(receive(test, not_hello)["type"] == "error");
+  CHECK(closed_by_controller(test, not_hello));
+  ::close(not_hello);
+
+  int node0 = test.connect();
+  REQUIRE(control::send_frame(node0, hello(0)).ok());
+  CHECK(receive(test, node0)["type"] == "welcome");
+  ::close(node0);
+}
+
+TEST_CASE("a connection that says nothing is refused after the hello timeout") {
+  test_controller test(1, 200ms);
+  int quiet = test.connect();
+  auto started = std::chrono::steady_clock::now();
+  json refusal = receive(test, quiet);
+  CHECK(refusal["type"] == "error");
+  CHECK(std::chrono::steady_clock::now() - started >= 150ms);
+  CHECK(closed_by_controller(test, quiet));
+  ::close(quiet);
+}
+
+TEST_CASE("garbage instead of a frame is refused") {
+  test_controller test(1);
+  int garbage = test.connect();
+  REQUIRE(control::write_all(garbage, std::string("\x7f\xff\xff\xff", 4)).ok());  // a 2 GiB frame
+  CHECK(receive(test, garbage)["type"] == "error");
+  CHECK(closed_by_controller(test, garbage));
+  ::close(garbage);
+}
+
+TEST_CASE("a node id out of range, or one already taken, is refused") {
+  test_controller test(2);
+  int out_of_range = test.connect();
+  REQUIRE(control::send_frame(out_of_range, hello(2)).ok());
+  json refusal = receive(test, out_of_range);
+  CHECK(refusal["type"] == "error");
+  CHECK(refusal["message"].get<std::string>().find("nodes 0 to 1") != std::string::npos);
+  ::close(out_of_range);
+
+  int first = test.connect();
+  REQUIRE(control::send_frame(first, hello(1)).ok());
+  REQUIRE(test.pump_until([&] { return test.controller->said_hello(1); }));
+  int second = test.connect();
+  REQUIRE(control::send_frame(second, hello(1)).ok());
+  json duplicate = receive(test, second);
+  CHECK(duplicate["type"] == "error");
+  CHECK(duplicate["message"].get<std::string>().find("already joined") != std::string::npos);
+  CHECK(test.controller->connected(1));  // the first one keeps its place
+  ::close(first);
+  ::close(second);
+}
+
+TEST_CASE("different build ids are reported, and nobody is welcomed") {
+  test_controller test(3);
+  std::vector<int> fds;
+  for (int node = 0; node < 3; ++node) {
+    fds.push_back(test.connect());
+    REQUIRE(control::send_frame(fds.back(), hello(node, node == 2 ? "build-b" : "build-a")).ok());
+  }
+  REQUIRE(test.pump_until([&] { return !test.differing.empty(); }));
+  CHECK(test.differing.front() == std::tuple<int, std::string, std::string>{2, "build-b", "build-a"});
+  CHECK(control::receive_frame(fds[0], 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
+
+  test.controller->refuse(2, "node 2 runs a different executable");
+  json refusal = receive(test, fds[2]);
+  CHECK(refusal["type"] == "error");
+  CHECK(refusal["message"] == "node 2 runs a different executable");
+  CHECK(closed_by_controller(test, fds[2]));
+  for (int fd : fds) ::close(fd);
+}
+
+TEST_CASE("the event loop runs timers in order and skips cancelled ones") {
+  launcher::event_loop loop;
+  std::vector<int> fired;
+  loop.add_timer(20ms, [&] { fired.push_back(2); });
+  auto cancelled = loop.add_timer(10ms, [&] { fired.push_back(99); });
+  loop.add_timer(0ms, [&] { fired.push_back(1); });
+  loop.cancel_timer(cancelled);
+  auto deadline = std::chrono::steady_clock::now() + 2s;
+  while (fired.size() < 2 && std::chrono::steady_clock::now() < deadline) loop.run_once(50ms);
+  CHECK(fired == std::vector<int>{1, 2});
+}

@@ -1,0 +1,148 @@
+// drun with real drust programs (tests/launcher/apps, linked with drust_dep): the node runtime's
+// __wrap_main does the node side of the bootstrap. Exit statuses, a killed node, SIGTERM, a
+// stranger at the controller and a refused executable, end to end.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <string>
+
+#include "control/frame.hpp"
+#include "subprocess.hpp"
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string drun = drust_test::env_or("DRUN", "drun");
+const std::string exit_status_app = drust_test::env_or("EXIT_STATUS_APP", "exit_status_app");
+const std::string sleeper_app = drust_test::env_or("SLEEPER_APP", "sleeper_app");
+const std::string sleeper_app_other_build = drust_test::env_or("SLEEPER_APP_OTHER_BUILD", "sleeper_app_other_build");
+constexpr auto run_limit = 60s;
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+struct started_job {
+  std::string job_id;
+  std::map<int, pid_t> pids;
+};
+
+// Waits until drun --verbose reports that every node is ready; collects the job id and the pids.
+started_job wait_until_started(drust_test::background_process& process) {
+  started_job job;
+  std::regex node_line(R"(drun: node (\d+) pid (\d+))");
+  std::regex job_line(R"(drun: job ([0-9a-f]{16}))");
+  auto ready = process.wait_for_stderr_line(
+      [&](const std::string& line) {
+        std::smatch match;
+        if (std::regex_search(line, match, node_line)) job.pids[std::stoi(match[1])] = std::stoi(match[2]);
+        if (std::regex_search(line, match, job_line)) job.job_id = match[1];
+        return contains(line, "every node is ready");
+      },
+      30s);
+  REQUIRE_MESSAGE(ready.has_value(), "drun did not report that the job started");
+  return job;
+}
+
+void check_nothing_left(const started_job& job) {
+  for (const auto& [node, pid] : job.pids) CHECK_MESSAGE(!drust_test::pid_alive(pid), "node " << node << " survived");
+  CHECK(drust_test::shm_files_with_prefix("drust-" + job.job_id + "-").empty());
+}
+
+}  // namespace
+
+TEST_CASE("main's return value is drun's exit status") {
+  for (int nodes : {1, 3}) {
+    auto result = drust_test::run_process({drun, "-n", std::to_string(nodes), exit_status_app, "3"}, run_limit);
+    INFO("nodes " << nodes << " stderr: " << result.err);
+    REQUIRE_FALSE(result.timed_out);
+    CHECK(result.exit_code == 3);
+  }
+  auto ok = drust_test::run_process({drun, "-n", "2", exit_status_app, "0"}, run_limit);
+  INFO("stderr: " << ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK(ok.err.empty());
+}
+
+TEST_CASE("a node killed with SIGKILL mid-run: drun exits non-zero within 5 s and nothing is left") {
+  drust_test::background_process job_process({drun, "--verbose", "-n", "3", sleeper_app, "60000"});
+  started_job job = wait_until_started(job_process);
+  REQUIRE(job.pids.size() == 3);
+  auto killed_at = std::chrono::steady_clock::now();
+  REQUIRE(::kill(job.pids[1], SIGKILL) == 0);
+  auto result = job_process.wait(run_limit);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - killed_at).count();
+  INFO("stderr: " << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(seconds < 5.0);
+  CHECK(result.exit_code != 0);
+  CHECK(contains(result.err, "node 1 (host localhost, pid " + std::to_string(job.pids[1]) + ") was killed by SIGKILL"));
+  check_nothing_left(job);
+}
+
+TEST_CASE("SIGTERM to drun reaches every node and nothing is left") {
+  drust_test::background_process job_process({drun, "--verbose", "-n", "3", sleeper_app, "60000"});
+  started_job job = wait_until_started(job_process);
+  job_process.signal(SIGTERM);
+  auto result = job_process.wait(run_limit);
+  INFO("stderr: " << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code == 128 + SIGTERM);
+  CHECK(contains(result.err, "drun: interrupted by SIGTERM"));
+  check_nothing_left(job);
+}
+
+TEST_CASE("a stranger at the controller is refused while the job finishes normally") {
+  drust_test::background_process job_process({drun, "-n", "2", sleeper_app, "2000"});
+  std::regex controller_line(R"(controller (\S+:\d+))");
+  std::smatch match;
+  auto line = job_process.wait_for_line([&](const std::string& l) { return std::regex_search(l, controller_line); }, 30s);
+  REQUIRE(line.has_value());
+  REQUIRE(std::regex_search(*line, match, controller_line));
+  auto address = drust::control::split_host_port(match[1].str());
+  REQUIRE(address.ok());
+
+  auto stranger = drust::control::connect_tcp(address->first, address->second, 2s);
+  REQUIRE(stranger.ok());
+  REQUIRE(drust::control::send_frame(*stranger, {{"type", "hello"}, {"cookie", "guess"}, {"node", 1}}).ok());
+  auto refusal = drust::control::receive_frame(*stranger, 5s);
+  REQUIRE(refusal.ok());
+  CHECK((*refusal)["type"] == "error");
+  CHECK(absl::IsUnavailable(drust::control::receive_frame(*stranger, 5s).status()));
+  ::close(*stranger);
+
+  auto result = job_process.wait(run_limit);
+  INFO("stderr: " << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code == 0);
+}
+
+TEST_CASE("a missing program: exit 127 and the message") {
+  auto result = drust_test::run_process({drun, "-n", "2", "./app-that-is-not-there"}, run_limit);
+  CHECK(result.exit_code == 127);
+  CHECK(result.err == "drun: cannot run './app-that-is-not-there': No such file or directory\n");
+}
+
+TEST_CASE("a node running another build of the program is refused") {
+  fs::path directory = fs::temp_directory_path() / ("drun-app-test-" + std::to_string(::getpid()));
+  fs::create_directories(directory);
+  fs::path cluster = directory / "cluster.json";
+  std::ofstream(cluster) << R"({"nodes": [{"host": "localhost"}, {"host": "localhost", "program": ")"
+                         << sleeper_app_other_build << R"("}]})";
+  auto result = drust_test::run_process({drun, "--cluster", cluster.string(), sleeper_app, "60000"}, run_limit);
+  INFO("stderr: " << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code == 1);
+  CHECK(std::regex_search(result.err, std::regex(R"(drun: node 1 \(host localhost, pid \d+\) runs a different executable )"
+                                                 R"(\(build id \S+\) than node 0 \(build id \S+\): build once and copy )"
+                                                 R"(the same binary to every host)")));
+  fs::remove_all(directory);
+}
