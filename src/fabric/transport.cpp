@@ -623,7 +623,7 @@ void transport::idle_wait() {
       }
       if (may_sleep) {
         pollfd waiter{endpoint_->wait_fd(), POLLIN, 0};
-        ::poll(&waiter, 1, 10);
+        ::poll(&waiter, 1, static_cast<int>(idle_sleep.count()));
       }
       return;
     }
