@@ -9,6 +9,7 @@
 #
 # pkg-config reads the installed drust.pc through PKG_CONFIG_PATH, and PKG_CONFIG_SYSROOT_DIR
 # points its -I/-L paths into SCRATCH, so the build's own prefix is never written to.
+# Each run has a hard limit (timeout -k: SIGTERM, then SIGKILL to the whole process group).
 # Environment: CXX (default c++), DRUST_KEEP_SCRATCH=1 keeps SCRATCH even on success.
 set -euo pipefail
 
@@ -87,7 +88,7 @@ say "built app.cpp outside the tree"
 # Libraries a fallback subproject installed (shared) are found in the scratch prefix too.
 export LD_LIBRARY_PATH="$destdir$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
-run "./app (one node, no drun)" timeout 60 ./app
+run "./app (one node, no drun)" timeout -k 10 60 ./app
 expect "num_nodes=1"
 expect "thread ran on node 0"
 expect "joined"
@@ -96,7 +97,7 @@ say "./app runs as a one-node program"
 : >"$log"
 step="installed files: $drun is missing (is launcher/meson.build installing drun?)"
 [[ -x "$drun" ]]
-run "drun -n 2 ./app (installed drun)" timeout 120 "$drun" -n 2 ./app
+run "drun -n 2 ./app (installed drun)" timeout -k 10 120 "$drun" -n 2 ./app
 expect "num_nodes=2"
 expect "thread ran on node 1"
 expect "joined"
