@@ -70,7 +70,9 @@ started_job wait_until_started(drust_test::background_process& process) {
 
 // Every pid is gone and the job's /dev/shm files were removed.
 void check_nothing_left(const started_job& job) {
-  for (const auto& [node, pid] : job.pids) CHECK_MESSAGE(!drust_test::pid_alive(pid), "node " << node << " survived");
+  for (const auto& entry : job.pids) {
+    CHECK_MESSAGE(!drust_test::pid_alive(entry.second), "node " << entry.first << " survived");
+  }
   CHECK(drust_test::shm_files_with_prefix("drust-" + job.job_id + "-").empty());
 }
 
