@@ -3,6 +3,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "byte_size.hpp"
@@ -301,4 +303,23 @@ TEST_CASE("a node's environment and its ssh command line") {
   CHECK(contains(command[5], "'DRUST_PROVIDER=tcp;ofi_rxm'"));
   CHECK(contains(command[5], "DRUST_NODE=1 "));
   CHECK(contains(command[5], "'/opt/my app' 'it'\\''s' 'a b'"));
+}
+
+TEST_CASE("the examples of docs/cluster-file.md parse") {
+  const char* doc_path = std::getenv("CLUSTER_FILE_DOC");
+  if (doc_path == nullptr) return;  // run outside meson: nothing to compare with
+  std::ifstream doc(doc_path);
+  REQUIRE(doc.good());
+  std::string text((std::istreambuf_iterator<char>(doc)), std::istreambuf_iterator<char>());
+  int examples = 0;
+  for (auto start = text.find("```json\n"); start != std::string::npos; start = text.find("```json\n", start)) {
+    start += 8;
+    auto end = text.find("```", start);
+    REQUIRE(end != std::string::npos);
+    auto parsed = launcher::parse_cluster_file(text.substr(start, end - start), "example");
+    INFO(text.substr(start, end - start));
+    CHECK_MESSAGE(parsed.ok(), parsed.status().message());
+    ++examples;
+  }
+  CHECK(examples >= 2);
 }
