@@ -438,7 +438,8 @@ bool job_supervisor::any_node_running() const {
     return absl::StrCat(planned.host, " cannot run ", planned.program,
                         "; copy the program there (same path) or set the node's \"program\" in the cluster file");
   }
-  return absl::StrCat("is ", planned.program_as_written, " linked with drust (pkg-config drust)?");
+  if (status == 0) return absl::StrCat("is ", planned.program_as_written, " linked with drust (pkg-config drust)?");
+  return "see its own messages above";
 }
 
 }  // namespace

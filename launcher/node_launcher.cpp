@@ -133,6 +133,8 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
 
 }  // namespace
 
+bool reads_drun_stdin(const planned_node& node) { return node.id == 0 && ::isatty(STDIN_FILENO) == 0; }
+
 ::std::vector<::std::pair<::std::string, ::std::string>> node_environment(const job_plan& plan,
                                                                          const planned_node& node,
                                                                          const ::std::string& controller_address) {
@@ -162,7 +164,7 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
 
   ::std::vector<::std::string> command = ssh_command(node.host);
   // -n: ssh must not read drun's stdin for a node that does not run main.
-  if (node.id != 0) command.insert(command.begin() + 1, "-n");
+  if (!reads_drun_stdin(node)) command.insert(command.begin() + 1, "-n");
   command.push_back(shell_command(remote_words));
   return command;
 }
@@ -170,7 +172,7 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
 absl::StatusOr<started_node> start_node(const job_plan& plan, const planned_node& node,
                                         const ::std::string& controller_address) {
   exec_request request;
-  request.keep_stdin = node.id == 0;
+  request.keep_stdin = reads_drun_stdin(node);
   request.tag_output = plan.tag_output;
   if (node.local) {
     request.path = node.program;

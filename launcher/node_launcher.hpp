@@ -31,7 +31,12 @@ struct started_node {
 ::std::vector<::std::string> remote_node_command(const job_plan& plan, const planned_node& node,
                                                  const ::std::string& controller_address);
 
-// Starts `node`. Node 0 keeps drun's stdin; the others read /dev/null. The error says why the
+// Whether `node` reads drun's stdin: node 0 does, unless it is a terminal. Every node runs in its
+// own process group, and a background group that reads its terminal is stopped (SIGTTIN), which
+// would hang the job; /dev/null gives the program an honest end of input instead.
+bool reads_drun_stdin(const planned_node& node);
+
+// Starts `node`; a node that does not read drun's stdin reads /dev/null. The error says why the
 // program could not be executed.
 absl::StatusOr<started_node> start_node(const job_plan& plan, const planned_node& node,
                                         const ::std::string& controller_address);

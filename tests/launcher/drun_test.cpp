@@ -144,6 +144,23 @@ TEST_CASE("SIGTERM to drun is forwarded to every node and nothing is left") {
   check_nothing_left(job);
 }
 
+TEST_CASE("no node outlives drun, even when drun is killed with SIGKILL") {
+  drust_test::background_process job_process({drun, "--verbose", "-n", "3", fake_node, "--sleep-ms=60000", "--ignore-sigterm"});
+  started_job job = wait_until_started(job_process);
+  job_process.signal(SIGKILL);
+  auto result = job_process.wait(run_limit);
+  CHECK(result.term_signal == SIGKILL);
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  auto any_alive = [&] {
+    for (const auto& entry : job.pids) {
+      if (drust_test::pid_alive(entry.second)) return true;
+    }
+    return false;
+  };
+  while (any_alive() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  CHECK_FALSE(any_alive());
+}
+
 TEST_CASE("a second signal kills nodes that ignore the first") {
   drust_test::background_process job_process(
       {drun, "--verbose", "-n", "2", fake_node, "--sleep-ms=60000", "--ignore-sigterm"});
@@ -231,6 +248,10 @@ TEST_CASE("a node that exits without joining is named, with a hint about linking
   auto pids = pids_in(result.err);
   CHECK(contains(result.err, "drun: node 1 (host localhost, pid " + std::to_string(pids[1]) + ") exited with status 0 before joining "
                              "the job: is " + fake_node + " linked with drust (pkg-config drust)?"));
+
+  auto failing = drust_test::run_process({drun, "-n", "1", "/bin/false"}, run_limit);
+  CHECK(failing.exit_code == 1);
+  CHECK(contains(failing.err, "exited with status 1 before joining the job: see its own messages above"));
 
   auto plain = drust_test::run_process({drun, "-n", "1", "/bin/true"}, run_limit);
   CHECK(plain.exit_code == 1);
