@@ -277,8 +277,12 @@ void controller::handle_joined_message(int node, const json& message) {
   node_slot& slot = nodes_[static_cast<::std::size_t>(node)];
   ::std::string type = type_of(message);
   if (type == "ready") {
+    if (!welcomed_) {
+      log(absl::StrCat("node ", node, " said ready before the address table was sent; ignored"));
+      return;
+    }
     slot.ready = true;
-    if (welcomed_ && !started_ && nodes_not_ready().empty() && nodes_without_hello().empty()) {
+    if (!started_ && nodes_not_ready().empty()) {
       for (int each = 0; each < settings_.node_count; ++each) send(each, {{"type", "start"}});
       started_ = true;
       if (observer_.job_started) observer_.job_started();

@@ -70,7 +70,8 @@ absl::StatusOr<::std::map<::std::string, int>> remote_core_counts(const ::std::v
     ::std::string what_happened =
         !result.started   ? "could not start ssh"
         : result.timed_out ? absl::StrCat("no answer within ", timeout.count() / 1000, " s")
-                           : absl::StrCat("exit status ", result.exit_status, ": ",
+                           : absl::StrCat("exit status ", result.exit_status,
+                                          result.errors.empty() ? "" : ": ",
                                           ::std::string(absl::StripAsciiWhitespace(result.errors)));
     return absl::UnavailableError(absl::StrCat(
         "cannot ask host ", hosts[i], " for its number of cores with `ssh -o BatchMode=yes ", hosts[i],
