@@ -2,8 +2,12 @@
 // and the meson dependency add it), so the C runtime calls __wrap_main, which starts the node
 // runtime and then either runs the program's main (node 0, or a run without drun) or serves the
 // other nodes until the job ends. The program itself needs no extra call.
+#include <dlfcn.h>
+#include <signal.h>
+
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "runtime/node_runtime.hpp"
 
@@ -13,9 +17,29 @@ namespace {
 
 void finish_at_exit() { drust::runtime::node_runtime::instance().finish(0); }
 
+// Debian's libfabric links the PSM libraries, and libinfinipath installs crash handlers when it
+// is loaded, before main: they print a backtrace and exit(1), so a node killed by SIGSEGV or an
+// uncaught exception would look like an ordinary exit. Put back the default action for the
+// signals it took (only where its handler is the one installed), so crashes stay crashes.
+void restore_crash_signals() {
+  for (int signal_number : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT}) {
+    struct sigaction current {};
+    if (::sigaction(signal_number, nullptr, &current) != 0) continue;
+    void* handler = (current.sa_flags & SA_SIGINFO) ? reinterpret_cast<void*>(current.sa_sigaction)
+                                                    : reinterpret_cast<void*>(current.sa_handler);
+    if (handler == reinterpret_cast<void*>(SIG_DFL) || handler == reinterpret_cast<void*>(SIG_IGN)) continue;
+    Dl_info owner{};
+    if (::dladdr(handler, &owner) != 0 && owner.dli_fname != nullptr &&
+        (std::strstr(owner.dli_fname, "infinipath") != nullptr || std::strstr(owner.dli_fname, "libpsm") != nullptr)) {
+      ::signal(signal_number, SIG_DFL);
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int __wrap_main(int argc, char** argv, char** envp) {
+  restore_crash_signals();
   auto& runtime = drust::runtime::node_runtime::instance();
   absl::StatusOr<drust::runtime::node_config> config = drust::runtime::node_config::from_environment();
   absl::Status started = config.ok() ? runtime.start(*config) : config.status();

@@ -71,3 +71,16 @@ TEST_CASE("remote thread on 2 nodes (shm)") { check_remote_threads(2, "shm"); }
 TEST_CASE("remote thread on 4 nodes (shm)") { check_remote_threads(4, "shm"); }
 TEST_CASE("remote thread on 2 nodes (tcp;ofi_rxm)") { check_remote_threads(2, "tcp;ofi_rxm"); }
 TEST_CASE("remote thread on 4 nodes (tcp;ofi_rxm)") { check_remote_threads(4, "tcp;ofi_rxm"); }
+
+TEST_CASE("an uncaught exception in a remote thread ends the job, naming the node and the exception") {
+  const std::string drun = drust_test::env_or("DRUN", "drun");
+  const std::string app = drust_test::env_or("REMOTE_EXCEPTION_APP", "remote_exception_app");
+  auto result = drust_test::run_process({drun, "-n", "2", app}, 60s);
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code != 0);
+  CHECK(result.out.find("main went on") == std::string::npos);
+  CHECK(result.err.find("node 1: a thread started by node 0 ended with an uncaught exception of type std::runtime_error") != std::string::npos);
+  CHECK(result.err.find("thrown on purpose by the test") != std::string::npos);
+  CHECK(result.err.find("SIGABRT") != std::string::npos);  // a crash stays a crash
+}
