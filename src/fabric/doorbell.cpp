@@ -84,4 +84,8 @@ void doorbell::sleep(::std::uint32_t ticket, ::std::chrono::milliseconds timeout
 
 void doorbell::awake() { state_->sleeping.store(0, ::std::memory_order_relaxed); }
 
+bool doorbell::rung_since(::std::uint32_t ticket) const {
+  return state_->ticket.load(::std::memory_order_acquire) != ticket;
+}
+
 }  // namespace drust::fabric

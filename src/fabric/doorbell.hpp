@@ -39,6 +39,8 @@ class doorbell {
   ::std::uint32_t prepare_to_sleep();
   void sleep(::std::uint32_t ticket, ::std::chrono::milliseconds timeout);
   void awake();
+  // Whether someone rang since `ticket` was taken.
+  bool rung_since(::std::uint32_t ticket) const;
 
  private:
   struct shared_state {

@@ -7,11 +7,11 @@ namespace drust::fabric {
 namespace {
 
 constexpr ::std::array providers = {
-    provider_traits{"shm", "shm", true, false, idle_wait::doorbell},
-    provider_traits{"tcp;ofi_rxm", "tcp;ofi_rxm", false, true, idle_wait::wait_fd},
-    provider_traits{"verbs;ofi_rxm", "verbs;ofi_rxm", false, true, idle_wait::backoff},
-    provider_traits{"efa", "efa", false, false, idle_wait::backoff},
-    provider_traits{"cxi", "cxi", false, false, idle_wait::backoff},
+    provider_traits{"shm", "shm", true, false, idle_wait::doorbell, false},
+    provider_traits{"tcp;ofi_rxm", "tcp;ofi_rxm", false, true, idle_wait::wait_fd, true},
+    provider_traits{"verbs;ofi_rxm", "verbs;ofi_rxm", false, true, idle_wait::backoff, false},
+    provider_traits{"efa", "efa", false, false, idle_wait::backoff, true},
+    provider_traits{"cxi", "cxi", false, false, idle_wait::backoff, false},
 };
 
 struct alias {

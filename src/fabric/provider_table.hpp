@@ -22,6 +22,8 @@ struct provider_traits {
   bool single_host;              // only reaches processes on this host
   bool bind_to_host;             // the endpoint binds to DRUST_FABRIC_HOST (socket providers)
   idle_wait idle;                // how the progress engine sleeps
+  bool one_sided_needs_target;   // a read or write completes only if the target polls (rxm
+                                 // emulates RMA with messages; shm copies in the caller's call)
 };
 
 // The provider called `name` ("tcp" and "verbs" are short for their ofi_rxm stacks), or nullptr.

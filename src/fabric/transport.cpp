@@ -2,8 +2,9 @@
 
 #include <poll.h>
 #include <rdma/fi_errno.h>
+#include <sched.h>
 #include <signal.h>
-#include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -21,8 +22,11 @@ namespace {
 
 constexpr int receive_slot_count = 32;
 constexpr int send_slot_count = 32;
-// How long a poller spins on an empty completion queue before it starts to sleep.
-constexpr auto spin_window = microseconds(50);
+// A poller with nothing to do spins (with the pause instruction), then spins yielding the core to
+// whoever else wants it, then sleeps. Sleeping early costs far more than it saves: a nap of 1 us
+// takes tens of microseconds on a VM, and a peer that finds us asleep must wake us.
+constexpr auto pause_window = microseconds(50);
+constexpr auto spin_window = milliseconds(1);
 // The longest an idle progress engine sleeps before it looks again on its own.
 constexpr auto idle_sleep = milliseconds(100);
 // How often a waiter checks that a same-host peer's process still exists.
@@ -86,6 +90,9 @@ struct transport::send_slot_pool {
 }
 
 absl::StatusOr<::std::unique_ptr<transport>> transport::open(const transport_options& options) {
+  // Debian's Abseil is built without NDEBUG, so every lock would run the deadlock detector
+  // (3x the cost of an uncontended lock). DRUST_DEBUG_LOCKS=1 keeps it.
+  if (::getenv("DRUST_DEBUG_LOCKS") == nullptr) absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   ::std::unique_ptr<transport> opened(new transport());
   opened->node_ = options.endpoint.node;
   opened->cookie_ = options.cookie;
@@ -247,6 +254,17 @@ absl::Status transport::check_peer(int peer) {
 
 absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
                                    steady_clock::time_point deadline, const char* what) {
+  // While callers poll for themselves, the progress thread of a doorbell provider stays parked
+  // (see progress_loop) until a peer rings; the last caller to leave looks once more, so that
+  // nothing it left behind waits for the parked thread's next look.
+  active_waiters_.fetch_add(1, ::std::memory_order_seq_cst);
+  struct leave_guard {
+    transport* self;
+    ~leave_guard() {
+      if (self->active_waiters_.fetch_sub(1, ::std::memory_order_seq_cst) == 1) self->poll_once();
+    }
+  } leave{this};
+
   auto idle_since = steady_clock::now();
   auto next_liveness_check = idle_since + liveness_interval;
   auto nap = microseconds(1);
@@ -257,7 +275,7 @@ absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
       continue;
     }
     auto now = steady_clock::now();
-    if (now - idle_since < spin_window) {
+    if (now - idle_since < pause_window) {
       cpu_relax();
       continue;
     }
@@ -278,6 +296,13 @@ absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
       return absl::DeadlineExceededError(absl::StrCat(what, " towards node ", peer,
                                                       " got no answer within ", waited, " ms"));
     }
+    if (now - idle_since < spin_window) {
+      ::sched_yield();
+      continue;
+    }
+    // A long wait: sleep in short steps. The default timer slack (50 us) would stretch each.
+    thread_local bool tight_timers = (::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0), true);
+    (void)tight_timers;
     ::std::this_thread::sleep_for(nap);
     nap = ::std::min(nap * 2, microseconds(200));
   }
@@ -287,7 +312,8 @@ absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
 // ---------------------------------------------------------------------------------------------
 // Posting
 
-absl::Status transport::post_with_retry(int peer, const char* what, const ::std::function<ssize_t()>& post) {
+absl::Status transport::post_with_retry(int peer, const char* what, bool wake_peer,
+                                       absl::FunctionRef<ssize_t()> post) {
   const auto deadline = steady_clock::now() + operation_timeout_;
   ::std::atomic<int> never{state_pending};
   while (true) {
@@ -297,7 +323,7 @@ absl::Status transport::post_with_retry(int peer, const char* what, const ::std:
       rc = post();
     }
     if (rc == 0) {
-      ring(peer);
+      if (wake_peer) ring(peer);
       return absl::OkStatus();
     }
     if (rc != -FI_EAGAIN) return fabric_status(what, static_cast<int>(rc));
@@ -324,12 +350,15 @@ absl::Status transport::send_framed(int peer, message_kind kind, ::std::uint16_t
   wire_header header{cookie_, request_id, static_cast<::std::uint32_t>(node_),
                      static_cast<::std::uint32_t>(payload.size()), kind, flags, 0};
   const ::std::size_t total = sizeof header + payload.size();
+  // A reply needs no doorbell: its caller is polling for it.
+  const bool wake_peer = (flags & flag_reply) == 0;
 
   if (total <= endpoint_->inject_limit() && total <= 512) {
     alignas(16) ::std::byte frame[512];
     ::std::memcpy(frame, &header, sizeof header);
     if (!payload.empty()) ::std::memcpy(frame + sizeof header, payload.data(), payload.size());
-    DRUST_RETURN_IF_ERROR(post_with_retry(peer, "fi_inject", [&] { return endpoint_->post_inject(peer, frame, total); }));
+    DRUST_RETURN_IF_ERROR(post_with_retry(peer, "fi_inject", wake_peer,
+                                          [&] { return endpoint_->post_inject(peer, frame, total); }));
     counters_.messages_sent.fetch_add(1, ::std::memory_order_relaxed);
     return absl::OkStatus();
   }
@@ -356,7 +385,7 @@ absl::Status transport::send_framed(int peer, message_kind kind, ::std::uint16_t
   if (!payload.empty()) ::std::memcpy(buffer + sizeof header, payload.data(), payload.size());
   operation& op = send_slots_->operations[static_cast<::std::size_t>(slot)];
   op.state.store(state_pending, ::std::memory_order_relaxed);
-  absl::Status posted = post_with_retry(peer, "fi_send", [&] {
+  absl::Status posted = post_with_retry(peer, "fi_send", wake_peer, [&] {
     return endpoint_->post_send(peer, buffer, total, arena_region_.descriptor, &op.context);
   });
   if (!posted.ok()) {
@@ -420,7 +449,7 @@ absl::Status transport::one_sided(bool is_read, int peer, void* local, ::std::si
   op.error = 0;
   const ::std::uint64_t target = endpoint_->remote_offset(region, remote_address);
   const char* what = is_read ? "fi_read" : "fi_write";
-  absl::Status posted = post_with_retry(peer, what, [&] {
+  absl::Status posted = post_with_retry(peer, what, endpoint_->provider().one_sided_needs_target, [&] {
     return is_read ? endpoint_->post_read(peer, local, length, descriptor, target, region.key, &op.context)
                    : endpoint_->post_write(peer, local, length, descriptor, target, region.key, &op.context);
   });
@@ -589,31 +618,49 @@ void transport::run_deferred() {
 // The progress engine
 
 void transport::progress_loop() {
+  // With a doorbell, the progress thread parks while callers poll and may spin long otherwise.
+  // Without one, it would wake for every completion a caller waits for and contend with it for
+  // the endpoint: it spins briefly, then sleeps until the provider has something.
+  const bool park_while_callers_poll = endpoint_->provider().idle == idle_wait::doorbell;
+  const auto progress_spin = park_while_callers_poll ? ::std::chrono::duration_cast<microseconds>(spin_window) : pause_window;
   auto idle_since = steady_clock::now();
   while (!stopping_.load(::std::memory_order_acquire)) {
     if (poll_once() > 0) {
       idle_since = steady_clock::now();
       continue;
     }
-    if (steady_clock::now() - idle_since < spin_window) {
-      cpu_relax();
+    // Two pollers of one completion queue only contend for its lock: while a caller polls, the
+    // progress thread sleeps on its doorbell, which peers ring for requests.
+    const bool parked = park_while_callers_poll && active_waiters_.load(::std::memory_order_seq_cst) > 0;
+    const auto idle_for = steady_clock::now() - idle_since;
+    if (!parked && idle_for < progress_spin) {
+      if (idle_for < pause_window) {
+        cpu_relax();
+      } else {
+        ::sched_yield();
+      }
       continue;
     }
-    idle_wait();
-    idle_since = steady_clock::now();
+    // A wake-up with work restarts the spin window; a timeout with none goes straight back to
+    // sleep, so an idle node costs one look every 100 ms.
+    if (idle_wait()) idle_since = steady_clock::now();
   }
 }
 
-void transport::idle_wait() {
+bool transport::idle_wait() {
   counters_.progress_sleeps.fetch_add(1, ::std::memory_order_relaxed);
   switch (endpoint_->provider().idle) {
     case idle_wait::doorbell: {
       ::std::uint32_t ticket = own_doorbell_.prepare_to_sleep();
       // One more look after announcing the sleep: a message that arrived before the
       // announcement is found here, one that arrives after it rings the bell.
-      if (poll_once() == 0 && !has_deferred_.load() && !stopping_.load()) own_doorbell_.sleep(ticket, idle_sleep);
+      if (poll_once() > 0 || has_deferred_.load() || stopping_.load()) {
+        own_doorbell_.awake();
+        return true;
+      }
+      own_doorbell_.sleep(ticket, idle_sleep);
       own_doorbell_.awake();
-      return;
+      return own_doorbell_.rung_since(ticket);
     }
     case idle_wait::wait_fd: {
       bool may_sleep;
@@ -621,16 +668,15 @@ void transport::idle_wait() {
         absl::MutexLock hold(&endpoint_lock_);
         may_sleep = endpoint_->try_wait();
       }
-      if (may_sleep) {
-        pollfd waiter{endpoint_->wait_fd(), POLLIN, 0};
-        ::poll(&waiter, 1, static_cast<int>(idle_sleep.count()));
-      }
-      return;
+      if (!may_sleep) return true;
+      pollfd waiter{endpoint_->wait_fd(), POLLIN, 0};
+      return ::poll(&waiter, 1, static_cast<int>(idle_sleep.count())) > 0;
     }
     case idle_wait::backoff:
       ::std::this_thread::sleep_for(milliseconds(1));
-      return;
+      return false;
   }
+  return false;
 }
 
 }  // namespace drust::fabric

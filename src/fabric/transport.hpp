@@ -26,6 +26,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status.hpp"
 #include "fabric/active_message.hpp"
@@ -131,7 +132,9 @@ class transport {
   transport() = default;
   absl::Status post_receives();
   // Posts with `post` until it stops saying -FI_EAGAIN, driving progress meanwhile.
-  absl::Status post_with_retry(int peer, const char* what, const ::std::function<ssize_t()>& post);
+  // `wake_peer`: ring the peer's doorbell afterwards (not needed for replies, nor for one-sided
+  // operations on providers that complete them without the target).
+  absl::Status post_with_retry(int peer, const char* what, bool wake_peer, absl::FunctionRef<ssize_t()> post);
   absl::Status send_framed(int peer, message_kind kind, ::std::uint16_t flags,
                            ::std::uint64_t request_id, ::std::string_view payload);
   absl::Status one_sided(bool is_read, int peer, void* local, ::std::size_t length,
@@ -145,7 +148,8 @@ class transport {
   void dispatch(const wire_header& header, ::std::string_view payload);
   void run_deferred();
   void progress_loop();
-  void idle_wait();
+  // Sleeps until there may be work; true when woken by work rather than by the timeout.
+  bool idle_wait();
   void ring(int peer);
   void* local_descriptor(const void* address, ::std::size_t length) const;
 
@@ -184,6 +188,7 @@ class transport {
   ::std::vector<::std::string> peer_failures_ ABSL_GUARDED_BY(peers_lock_);
   ::std::atomic<bool> any_peer_failed_{false};
 
+  ::std::atomic<int> active_waiters_{0};  // callers inside wait_until
   ::std::atomic<bool> stopping_{false};
   ::std::thread progress_thread_;
   transport_counters counters_;
