@@ -1,44 +1,20 @@
 #include "provider.hpp"
 
-#include <array>
+#include "fabric/provider_table.hpp"
 
 namespace drust::launcher {
 
-namespace {
-
-struct provider_name {
-  ::std::string_view written;  // what a user may write
-  ::std::string_view full;     // what the nodes are given
-};
-
-constexpr ::std::array<provider_name, 8> provider_names{{
-    {"auto", "auto"},
-    {"shm", "shm"},
-    {"tcp", "tcp;ofi_rxm"},
-    {"tcp;ofi_rxm", "tcp;ofi_rxm"},
-    {"verbs", "verbs;ofi_rxm"},
-    {"verbs;ofi_rxm", "verbs;ofi_rxm"},
-    {"efa", "efa"},
-    {"cxi", "cxi"},
-}};
-
-}  // namespace
-
+// The names and their short forms are the fabric layer's (src/fabric/provider_table.cpp), so that
+// what drun accepts is exactly what a node can open; drun adds only "auto".
 absl::StatusOr<::std::string> normalize_provider(::std::string_view name) {
-  for (const provider_name& known : provider_names) {
-    if (name == known.written) return ::std::string(known.full);
-  }
+  if (name == auto_provider) return ::std::string(auto_provider);
+  if (const fabric::provider_traits* known = fabric::find_provider(name)) return ::std::string(known->name);
   return absl::InvalidArgumentError(absl::StrCat("provider \"", ::std::string(name),
                                                  "\" is unknown; use one of ", known_provider_names()));
 }
 
 ::std::string known_provider_names() {
-  ::std::string names;
-  for (const provider_name& known : provider_names) {
-    if (!names.empty()) names += ", ";
-    names += known.written;
-  }
-  return names;
+  return absl::StrCat(::std::string(auto_provider), ", ", fabric::known_provider_names(), " (tcp and verbs are short for their ofi_rxm forms)");
 }
 
 ::std::string automatic_provider(bool every_node_is_local) {

@@ -116,7 +116,7 @@ TEST_CASE("a duplicate node name names both nodes") {
 
 TEST_CASE("an unknown provider lists the known ones") {
   std::string error = error_for(R"({"provider": "ib", "nodes": [{"host": "a"}]})");
-  CHECK(contains(error, "cluster.json: provider \"ib\" is unknown; use one of auto, shm, tcp, tcp;ofi_rxm, verbs"));
+  CHECK(contains(error, "cluster.json: provider \"ib\" is unknown; use one of auto, shm, tcp;ofi_rxm, verbs;ofi_rxm, efa, cxi"));
   CHECK(contains(error_for(R"({"provider": 3, "nodes": [{"host": "a"}]})"), "provider must be a string"));
 }
 
