@@ -2,7 +2,7 @@
 //
 // For each provider (shm, tcp;ofi_rxm) the program forks a child and sets up, in both processes,
 // a drust::fabric::transport and, beside it, a raw libfabric RDM endpoint opened with the same
-// hints. It then measures, in alternating rounds so that machine noise hits both alike:
+// hints. It then measures, in alternating rounds so that machine noise hits every variant alike:
 //
 //   am      an active-message round trip: a request of 64 B or 4 KiB answered by a same-size reply
 //           (drust: transport::call to a handler that echoes its payload; raw: fi_inject or fi_send
@@ -11,6 +11,11 @@
 //           registered local buffer (drust: transport::read; raw: fi_read + fi_cq_read).
 //
 // and prints, per operation, the median time of one operation for each and their ratio.
+//
+// Where drust opens its completion queue with a wait fd (idle_wait::wait_fd: tcp;ofi_rxm), so that
+// an idle node can sleep in poll(2), libfabric signals that fd on every completion. A third
+// variant, "raw+fd", is then the raw code with its CQ opened with FI_WAIT_FD too (busy-polled,
+// never waited on), so that the layer's own cost can be told from the cost of that configuration.
 // See samples/bench/README.md; run `./drust bench` or `build/samples/bench/transport-bench --help`.
 #include <rdma/fabric.h>
 #include <rdma/fi_cm.h>
@@ -98,10 +103,12 @@ void usage(FILE* to) {
       "between two forked processes: active-message round trips (64 B, 4 KiB, same-size\n"
       "reply) and fi_read (64 B, 4 KiB, 1 MiB). Raw and drust batches alternate, R rounds\n"
       "of N operations each (1 MiB reads: N/10); the table shows median times per operation.\n"
+      "Where drust's completion queue has a wait fd (tcp;ofi_rxm), a third variant, raw+fd,\n"
+      "runs the raw code with its CQ opened with FI_WAIT_FD too (still busy-polled).\n"
       "\n"
       "  --provider NAME   shm or tcp;ofi_rxm (or tcp); default: both\n"
       "  --iterations N    operations per batch (default 2000)\n"
-      "  --rounds R        alternating raw/drust rounds (default 7)\n"
+      "  --rounds R        rounds of raw/drust(/raw+fd) batches (default 7)\n"
       "  --json FILE       also write the results as JSON to FILE\n");
 }
 
@@ -197,6 +204,8 @@ struct description {
   fabric::remote_region drust_region;
   std::string raw_address;
   fabric::remote_region raw_region;
+  std::string raw_fd_address;  // empty when there is no raw+fd endpoint
+  fabric::remote_region raw_fd_region;
 
   std::string encode() const {
     std::string blob;
@@ -213,6 +222,8 @@ struct description {
     put_region(drust_region);
     put_text(raw_address);
     put_region(raw_region);
+    put_text(raw_fd_address);
+    put_region(raw_fd_region);
     return blob;
   }
 
@@ -238,6 +249,8 @@ struct description {
     get_region(d.drust_region);
     get_text(d.raw_address);
     get_region(d.raw_region);
+    get_text(d.raw_fd_address);
+    get_region(d.raw_fd_region);
     return d;
   }
 };
@@ -279,6 +292,27 @@ bool matches_pattern(const std::byte* data, std::size_t length, int node) {
 // ---------------------------------------------------------------------------------------------
 // The raw libfabric side: one RDM endpoint, opened with the same hints as drust's endpoint.cpp.
 
+// The measured variants. raw_fd exists only for providers whose drust CQ has a wait fd.
+enum class variant : std::uint8_t { raw, raw_fd, drust };
+
+const char* variant_name(variant v) {
+  switch (v) {
+    case variant::raw:
+      return "raw";
+    case variant::raw_fd:
+      return "raw+fd";
+    case variant::drust:
+      return "drust";
+  }
+  return "?";
+}
+
+// Whether drust's CQ for this provider has a wait fd, and so whether raw+fd is measured.
+bool has_wait_fd(const std::string& provider) {
+  const fabric::provider_traits* traits = fabric::find_provider(provider);
+  return traits != nullptr && traits->idle == fabric::idle_wait::wait_fd;
+}
+
 struct raw_operation {
   fi_context2 context;  // first: the CQ entry's op_context points here
   enum class type : std::uint8_t { receive, send, read } kind = type::receive;
@@ -288,7 +322,10 @@ struct raw_operation {
 
 class raw_endpoint {
  public:
-  raw_endpoint(const fabric::provider_traits& traits, const std::string& job, int node)
+  // cq_wait_fd: open the CQ with FI_WAIT_FD, as drust does for idle_wait::wait_fd (raw+fd); it is
+  // still only busy-polled.
+  raw_endpoint(const fabric::provider_traits& traits, const std::string& job, int node,
+               bool cq_wait_fd)
       : memory_(data_bytes +
                 static_cast<std::size_t>(raw_receive_slots + raw_send_slots) * raw_slot_bytes) {
     fi_info* hints = fi_allocinfo();
@@ -302,7 +339,7 @@ class raw_endpoint {
     hints->fabric_attr->prov_name = ::strdup(std::string(traits.libfabric).c_str());
     std::string source;
     if (traits.single_host) {
-      source = "drust-" + job + "-raw" + std::to_string(node);
+      source = "drust-" + job + (cq_wait_fd ? "-rawfd" : "-raw") + std::to_string(node);
     } else if (traits.bind_to_host) {
       source = "127.0.0.1";
     }
@@ -322,7 +359,7 @@ class raw_endpoint {
     fi_cq_attr cq_attr{};
     cq_attr.format = FI_CQ_FORMAT_MSG;
     cq_attr.size = 1024;
-    cq_attr.wait_obj = FI_WAIT_NONE;
+    cq_attr.wait_obj = cq_wait_fd ? FI_WAIT_FD : FI_WAIT_NONE;
     check_fi(fi_cq_open(domain_, &cq_attr, &cq_, nullptr), "fi_cq_open");
     check_fi(fi_endpoint(domain_, info_, &ep_, nullptr), "fi_endpoint");
     check_fi(fi_ep_bind(ep_, &av_->fid, 0), "fi_ep_bind(av)");
@@ -564,20 +601,28 @@ fabric::peer_info peer_from(const description& d, int pid) {
   return peer;
 }
 
-description describe(const drust_side& drust, const raw_endpoint& raw) {
-  return {drust.transport->address(),
-          {drust.region.base, drust.region.key},
-          raw.address(),
-          raw.region()};
+description describe(const drust_side& drust, const raw_endpoint& raw, const raw_endpoint* raw_fd) {
+  description d{drust.transport->address(),
+                {drust.region.base, drust.region.key},
+                raw.address(),
+                raw.region(),
+                {},
+                {}};
+  if (raw_fd != nullptr) {
+    d.raw_fd_address = raw_fd->address();
+    d.raw_fd_region = raw_fd->region();
+  }
+  return d;
 }
 
 // Phase commands on the parent → child pipe.
 constexpr char command_raw = 'R';
+constexpr char command_raw_fd = 'F';
 constexpr char command_quit = 'Q';
 constexpr char reply_done = 'D';
 
 // The child: node 1. Serves drust requests from its progress thread; on command, busy-polls its raw
-// endpoint until the parent drops raw_phase.
+// (or raw+fd) endpoint until the parent drops raw_phase.
 [[noreturn]] void run_child(const std::string& provider, const std::string& job, int to_parent,
                             int from_parent, shared_control* control) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -586,20 +631,32 @@ constexpr char reply_done = 'D';
       echo_kind, [](const fabric::incoming_message& m) -> absl::StatusOr<std::string> {
         return std::string(m.payload);
       });
-  raw_endpoint raw(*fabric::find_provider(provider), job, 1);
-  write_blob(to_parent, describe(*drust, raw).encode());
+  const fabric::provider_traits& traits = *fabric::find_provider(provider);
+  raw_endpoint raw(traits, job, 1, false);
+  std::unique_ptr<raw_endpoint> raw_fd;
+  if (has_wait_fd(provider)) raw_fd = std::make_unique<raw_endpoint>(traits, job, 1, true);
+  const description self = describe(*drust, raw, raw_fd.get());
+  write_blob(to_parent, self.encode());
   description parent = description::decode(read_blob(from_parent));
-  description self = describe(*drust, raw);
   check(drust->transport->connect({peer_from(parent, ::getppid()), peer_from(self, ::getpid())}),
         "connecting the child's transport");
   raw.connect({parent.raw_address, self.raw_address});
   raw.set_peer_region(parent.raw_region);
+  if (raw_fd) {
+    raw_fd->connect({parent.raw_fd_address, self.raw_fd_address});
+    raw_fd->set_peer_region(parent.raw_fd_region);
+  }
   write_blob(to_parent, "connected");
   while (true) {
     char command = command_quit;
     if (::read(from_parent, &command, 1) != 1) command = command_quit;
     if (command == command_quit) break;
-    raw.serve(control->raw_phase);
+    raw_endpoint* serving = &raw;
+    if (command == command_raw_fd) {
+      if (!raw_fd) die("asked to serve raw+fd, which this provider does not have");
+      serving = raw_fd.get();
+    }
+    serving->serve(control->raw_phase);
     write_all(to_parent, &reply_done, 1);
   }
   drust->transport->stop();
@@ -647,8 +704,22 @@ struct result {
   std::string provider;
   std::string operation;
   std::size_t size = 0;
+  bool has_raw_fd = false;
   samples raw;
+  samples raw_fd;  // empty unless has_raw_fd
   samples drust;
+
+  samples& of(variant v) {
+    switch (v) {
+      case variant::raw:
+        return raw;
+      case variant::raw_fd:
+        return raw_fd;
+      case variant::drust:
+        return drust;
+    }
+    return raw;
+  }
 };
 
 std::string size_text(std::size_t size) {
@@ -680,14 +751,20 @@ class pair_run {
     to_child_ = down[1];
 
     drust_ = open_drust(provider, job_, 0);
-    raw_ = std::make_unique<raw_endpoint>(*fabric::find_provider(provider), job_, 0);
+    const fabric::provider_traits& traits = *fabric::find_provider(provider);
+    raw_ = std::make_unique<raw_endpoint>(traits, job_, 0, false);
+    if (has_wait_fd(provider)) raw_fd_ = std::make_unique<raw_endpoint>(traits, job_, 0, true);
     description child = description::decode(read_blob(from_child_));
-    description self = describe(*drust_, *raw_);
+    description self = describe(*drust_, *raw_, raw_fd_.get());
     write_blob(to_child_, self.encode());
     check(drust_->transport->connect({peer_from(self, ::getpid()), peer_from(child, child_)}),
           "connecting the parent's transport");
     raw_->connect({self.raw_address, child.raw_address});
     raw_->set_peer_region(child.raw_region);
+    if (raw_fd_) {
+      raw_fd_->connect({self.raw_fd_address, child.raw_fd_address});
+      raw_fd_->set_peer_region(child.raw_fd_region);
+    }
     child_drust_base_ = child.drust_region.base;
     if (read_blob(from_child_) != "connected") die("the child did not connect");
   }
@@ -702,6 +779,7 @@ class pair_run {
     ::waitpid(child_, nullptr, 0);
     drust_.reset();
     raw_.reset();
+    raw_fd_.reset();
     ::munmap(control_, sizeof(shared_control));
     forget_shared_memory_names();
   }
@@ -716,26 +794,37 @@ class pair_run {
     // Every endpoint has now mapped its peer's shared memory (shm): the names can go, so that an
     // interrupted run leaves nothing in /dev/shm.
     forget_shared_memory_names();
+    std::vector<variant> variants{variant::raw, variant::drust};
+    if (raw_fd_) variants.push_back(variant::raw_fd);
     std::vector<result> results;
     for (const operation_spec& spec : operation_specs) {
-      results.push_back({provider_, spec.name, spec.size, {}, {}});
+      result r;
+      r.provider = provider_;
+      r.operation = spec.name;
+      r.size = spec.size;
+      r.has_raw_fd = raw_fd_ != nullptr;
+      results.push_back(std::move(r));
     }
-    // Warm-up: every operation, both ways, untimed.
+    // Warm-up: every operation, every variant, untimed.
     for (const operation_spec& spec : operation_specs) {
       const int warmup = std::max(10, iterations_for(spec) / 10);
-      run_batch(false, spec, warmup, nullptr);
-      run_batch(true, spec, warmup, nullptr);
+      for (variant v : variants) run_batch(v, spec, warmup, nullptr);
     }
     for (int round = 0; round < options_.rounds; ++round) {
+      // Rotate the order every round (two variants: alternate), so that none always follows
+      // the same other one's wake-up.
+      std::vector<variant> order = variants;
+      std::rotate(order.begin(),
+                  order.begin() +
+                      static_cast<std::ptrdiff_t>(static_cast<std::size_t>(round) % order.size()),
+                  order.end());
       for (std::size_t i = 0; i < std::size(operation_specs); ++i) {
         const operation_spec& spec = operation_specs[i];
         const int n = iterations_for(spec);
-        // Alternate which goes first, so that neither always follows the other's wake-up.
-        const bool raw_first = (round % 2) == 0;
-        for (bool drust : {!raw_first, raw_first}) {
-          samples& into = drust ? results[i].drust : results[i].raw;
+        for (variant v : order) {
+          samples& into = results[i].of(v);
           std::vector<double> batch;
-          run_batch(drust, spec, n, &batch);
+          run_batch(v, spec, n, &batch);
           into.round_median.push_back(median_of(batch));
           into.all.insert(into.all.end(), batch.begin(), batch.end());
         }
@@ -771,16 +860,25 @@ class pair_run {
           "drust read");
     if (!matches_pattern(drust_->memory.base, largest_read, 1))
       die("drust read returned other bytes");
-    begin_raw();
-    raw_->call(1, payload);
-    raw_->read(1, largest_read, 0);
-    if (!matches_pattern(raw_->data(), largest_read, 1)) die("raw read returned other bytes");
-    end_raw();
+    for (variant v : {variant::raw, variant::raw_fd}) {
+      raw_endpoint* raw = raw_for(v);
+      if (raw == nullptr) continue;
+      begin_raw(v);
+      raw->call(1, payload);
+      raw->read(1, largest_read, 0);
+      if (!matches_pattern(raw->data(), largest_read, 1))
+        die(std::string(variant_name(v)) + " read returned other bytes");
+      end_raw();
+    }
   }
 
-  void begin_raw() {
+  raw_endpoint* raw_for(variant v) const {
+    return v == variant::raw ? raw_.get() : v == variant::raw_fd ? raw_fd_.get() : nullptr;
+  }
+
+  void begin_raw(variant v) {
     control_->raw_phase.store(1, std::memory_order_release);
-    write_all(to_child_, &command_raw, 1);
+    write_all(to_child_, v == variant::raw_fd ? &command_raw_fd : &command_raw, 1);
   }
 
   void end_raw() {
@@ -790,10 +888,12 @@ class pair_run {
     if (done != reply_done) die("unexpected answer from the child");
   }
 
-  void run_batch(bool drust, const operation_spec& spec, int n, std::vector<double>* times) {
+  void run_batch(variant which, const operation_spec& spec, int n, std::vector<double>* times) {
     const bool is_read = std::string_view(spec.name) == "read";
+    const bool drust = which == variant::drust;
     const std::string payload(is_read ? 0 : spec.size, 'p');
     fabric::transport& t = *drust_->transport;
+    raw_endpoint* raw = raw_for(which);
     auto one = [&] {
       if (drust) {
         if (is_read) {
@@ -804,12 +904,12 @@ class pair_run {
           if (reply->size() != payload.size()) die("drust echo came back with the wrong length");
         }
       } else if (is_read) {
-        raw_->read(1, spec.size, 0);
+        raw->read(1, spec.size, 0);
       } else {
-        raw_->call(1, payload);
+        raw->call(1, payload);
       }
     };
-    if (!drust) begin_raw();
+    if (!drust) begin_raw(which);
     for (int i = 0; i < batch_warmup; ++i) one();
     if (times != nullptr) times->reserve(static_cast<std::size_t>(n));
     const auto batch_start = clock_type::now();
@@ -839,6 +939,7 @@ class pair_run {
   int from_child_ = -1;
   std::unique_ptr<drust_side> drust_;
   std::unique_ptr<raw_endpoint> raw_;
+  std::unique_ptr<raw_endpoint> raw_fd_;  // only where drust's CQ has a wait fd
   std::uint64_t child_drust_base_ = 0;
 };
 
@@ -884,15 +985,29 @@ machine describe_machine() {
 }
 
 // The table. "drust rounds" is the range of the per-round medians: a wide range means some drust
-// batches ran in another regime (see docs/PERFORMANCE.md), which one median hides.
+// batches ran in another regime (see docs/PERFORMANCE.md), which one median hides. The raw+fd
+// columns read "-" for providers without a wait fd.
 void print_table(const std::vector<result>& results) {
-  std::printf("\n%-12s %-5s %8s %9s %9s %9s %9s %10s  %s\n", "provider", "op", "size", "raw us",
-              "drust us", "drust/raw", "raw GB/s", "drust GB/s", "drust rounds us");
+  std::printf("\n%-12s %-5s %8s %9s %9s %9s %9s %12s %9s %10s  %s\n", "provider", "op", "size",
+              "raw us", "raw+fd us", "drust us", "drust/raw", "drust/raw+fd", "raw GB/s",
+              "drust GB/s", "drust rounds us");
   for (const result& r : results) {
     const double raw = median_of(r.raw.all);
     const double drust = median_of(r.drust.all);
-    std::printf("%-12s %-5s %8s %9.2f %9.2f %8.2fx", r.provider.c_str(), r.operation.c_str(),
-                size_text(r.size).c_str(), raw, drust, drust / raw);
+    std::printf("%-12s %-5s %8s %9.2f", r.provider.c_str(), r.operation.c_str(),
+                size_text(r.size).c_str(), raw);
+    const double raw_fd = r.has_raw_fd ? median_of(r.raw_fd.all) : 0;
+    if (r.has_raw_fd) {
+      std::printf(" %9.2f", raw_fd);
+    } else {
+      std::printf(" %9s", "-");
+    }
+    std::printf(" %9.2f %8.2fx", drust, drust / raw);
+    if (r.has_raw_fd) {
+      std::printf(" %11.2fx", drust / raw_fd);
+    } else {
+      std::printf(" %12s", "-");
+    }
     if (r.operation == "read") {
       std::printf(" %9.2f %10.2f", static_cast<double>(r.size) / raw / 1e3,
                   static_cast<double>(r.size) / drust / 1e3);
@@ -915,6 +1030,9 @@ nlohmann::json to_json(const std::vector<result>& results, const options& opts,
   out["libfabric"] =
       std::to_string(FI_MAJOR(fi_version())) + "." + std::to_string(FI_MINOR(fi_version()));
   out["am_reply"] = "same size as the request (echo)";
+  out["raw_fd"] =
+      "raw with its CQ opened with FI_WAIT_FD, as drust's is for this provider (busy-polled); null "
+      "where drust's CQ has no wait fd";
   nlohmann::json rows = nlohmann::json::array();
   for (const result& r : results) {
     auto summary = [&](const samples& s) {
@@ -935,8 +1053,12 @@ nlohmann::json to_json(const std::vector<result>& results, const options& opts,
     row["operation"] = r.operation == "am" ? "am_round_trip" : "read";
     row["size"] = r.size;
     row["raw"] = summary(r.raw);
+    row["raw_fd"] = r.has_raw_fd ? summary(r.raw_fd) : nlohmann::json(nullptr);
     row["drust"] = summary(r.drust);
     row["ratio"] = median_of(r.drust.all) / median_of(r.raw.all);
+    row["ratio_raw_fd"] = r.has_raw_fd
+                              ? nlohmann::json(median_of(r.drust.all) / median_of(r.raw_fd.all))
+                              : nlohmann::json(nullptr);
     rows.push_back(row);
   }
   out["results"] = rows;
