@@ -25,8 +25,12 @@ void compute_share(int node, int nodes) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
   std::ostringstream id;
   id << drust::std::this_thread::get_id();
-  std::printf("thread %s running on node %d (pid %d, host %s): share of the sum = %.12f (%lld ms)\n",
-              id.str().c_str(), drust::node_id(), static_cast<int>(::getpid()), host, sum, static_cast<long long>(ms));
+  drust::runtime_stats here = drust::stats();
+  std::printf("thread %s running on node %d (pid %d, host %s), whose objects live at [%#llx, %#llx) in the global heap:"
+              " share of the sum = %.12f (%lld ms)\n",
+              id.str().c_str(), drust::node_id(), static_cast<int>(::getpid()), host,
+              static_cast<unsigned long long>(here.heap_begin),
+              static_cast<unsigned long long>(here.heap_begin + here.heap_bytes), sum, static_cast<long long>(ms));
   std::fflush(stdout);
 }
 

@@ -222,6 +222,11 @@ runtime_stats stats() noexcept {
     result.progress_sleeps = counters.progress_sleeps.load();
   }
   result.threads_started = threads::threads_started();
+  const heap::partition& partition = runtime::node_runtime::instance().partition();
+  if (partition.reserved()) {
+    result.heap_begin = reinterpret_cast<::std::uint64_t>(partition.begin());
+    result.heap_bytes = partition.size();
+  }
   return result;
 }
 

@@ -33,6 +33,7 @@ class node_runtime {
 
   const node_config& config() const { return config_; }
   fabric::transport* transport() { return transport_.get(); }
+  const heap::partition& partition() const { return partition_; }
   bool started() const { return started_.load(::std::memory_order_acquire); }
 
  private:

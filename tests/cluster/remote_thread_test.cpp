@@ -42,7 +42,7 @@ void check_remote_threads(int nodes, const std::string& provider) {
   CHECK(std::stoi(match[3]) == nodes);
 
   std::map<int, int> pid_of_node;
-  std::regex thread_pattern(R"(thread node=(\d+) pid=(\d+) expected=(\d+))");
+  std::regex thread_pattern(R"(thread node=(\d+) pid=(\d+) expected=(\d+) heap=(\d+)\+(\d+))");
   for (auto it = std::sregex_iterator(result.out.begin(), result.out.end(), thread_pattern); it != std::sregex_iterator(); ++it) {
     int node = std::stoi((*it)[1]);
     int pid = std::stoi((*it)[2]);
@@ -50,6 +50,10 @@ void check_remote_threads(int nodes, const std::string& provider) {
     CHECK(node != main_node);
     CHECK(pid != main_pid);              // in another process
     pid_of_node[node] = pid;
+    // The node's heap partition sits at the fixed base plus node times the partition size.
+    const unsigned long long heap_begin = std::stoull((*it)[4]), heap_bytes = std::stoull((*it)[5]);
+    CHECK(heap_bytes > 0);
+    CHECK(heap_begin == 0x100000000000ull + static_cast<unsigned long long>(node) * heap_bytes);
   }
   CHECK(pid_of_node.size() == static_cast<std::size_t>(nodes - 1));
   // Each node is its own process.

@@ -19,7 +19,9 @@ struct marker_path {
 };
 
 void remote_work(marker_path marker, int expected_node) {
-  std::printf("thread node=%d pid=%d expected=%d\n", drust::node_id(), static_cast<int>(::getpid()), expected_node);
+  drust::runtime_stats here = drust::stats();
+  std::printf("thread node=%d pid=%d expected=%d heap=%llu+%llu\n", drust::node_id(), static_cast<int>(::getpid()),
+              expected_node, static_cast<unsigned long long>(here.heap_begin), static_cast<unsigned long long>(here.heap_bytes));
   std::fflush(stdout);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   std::ofstream(marker.text) << drust::node_id();
