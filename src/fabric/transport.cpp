@@ -255,23 +255,28 @@ absl::Status transport::check_peer(int peer) {
 absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
                                    steady_clock::time_point deadline, const char* what) {
   // While callers poll for themselves, the progress thread of a doorbell provider stays parked
-  // (see progress_loop) until a peer rings; the last caller to leave looks once more, so that
-  // nothing it left behind waits for the parked thread's next look.
+  // (see progress_loop). Nothing waits on it meanwhile: peers ring it for every request, and a
+  // request deferred here rings it too; replies and completions are polled for by their waiters.
   active_waiters_.fetch_add(1, ::std::memory_order_seq_cst);
   struct leave_guard {
     transport* self;
-    ~leave_guard() {
-      if (self->active_waiters_.fetch_sub(1, ::std::memory_order_seq_cst) == 1) self->poll_once();
-    }
+    ~leave_guard() { self->active_waiters_.fetch_sub(1, ::std::memory_order_seq_cst); }
   } leave{this};
 
   auto idle_since = steady_clock::now();
   auto next_liveness_check = idle_since + liveness_interval;
   auto nap = microseconds(1);
+  unsigned empty_polls = 0;
   while (done.load(::std::memory_order_acquire) == state_pending) {
     if (poll_once() > 0) {
       idle_since = steady_clock::now();
       nap = microseconds(1);
+      empty_polls = 0;
+      continue;
+    }
+    // Reading the clock costs as much as an empty poll: look at it every 16th time only.
+    if ((++empty_polls & 15) != 0) {
+      cpu_relax();
       continue;
     }
     auto now = steady_clock::now();
