@@ -27,6 +27,9 @@ constexpr int send_slot_count = 32;
 // takes tens of microseconds on a VM, and a peer that finds us asleep must wake us.
 constexpr auto pause_window = microseconds(50);
 constexpr auto spin_window = milliseconds(1);
+// How long a parked progress thread without a doorbell naps between looks: the longest a request
+// waits when the caller that parked it stops polling.
+constexpr auto parked_nap = microseconds(200);
 // The longest an idle progress engine sleeps before it looks again on its own.
 constexpr auto idle_sleep = milliseconds(100);
 // How often a waiter checks that a same-host peer's process still exists.
@@ -623,20 +626,25 @@ void transport::run_deferred() {
 // The progress engine
 
 void transport::progress_loop() {
-  // With a doorbell, the progress thread parks while callers poll and may spin long otherwise.
-  // Without one, it would wake for every completion a caller waits for and contend with it for
-  // the endpoint: it spins briefly, then sleeps until the provider has something.
-  const bool park_while_callers_poll = endpoint_->provider().idle == idle_wait::doorbell;
-  const auto progress_spin = park_while_callers_poll ? ::std::chrono::duration_cast<microseconds>(spin_window) : pause_window;
+  // Two pollers of one completion queue only contend for its lock and, on two cores, for the
+  // CPU: while a caller polls, the progress thread parks. With a doorbell it sleeps on it (peers
+  // ring it for requests) and may spin long otherwise; without one it naps in short steps (its CQ
+  // wait fd would wake it for every completion the caller waits for), spins briefly when no
+  // caller polls, then sleeps until the provider has something.
+  const bool doorbell = endpoint_->provider().idle == idle_wait::doorbell;
+  const auto progress_spin = doorbell ? ::std::chrono::duration_cast<microseconds>(spin_window) : pause_window;
+  ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   auto idle_since = steady_clock::now();
   while (!stopping_.load(::std::memory_order_acquire)) {
     if (poll_once() > 0) {
       idle_since = steady_clock::now();
       continue;
     }
-    // Two pollers of one completion queue only contend for its lock: while a caller polls, the
-    // progress thread sleeps on its doorbell, which peers ring for requests.
-    const bool parked = park_while_callers_poll && active_waiters_.load(::std::memory_order_seq_cst) > 0;
+    const bool parked = active_waiters_.load(::std::memory_order_seq_cst) > 0;
+    if (parked && !doorbell) {
+      ::std::this_thread::sleep_for(parked_nap);
+      continue;
+    }
     const auto idle_for = steady_clock::now() - idle_since;
     if (!parked && idle_for < progress_spin) {
       if (idle_for < pause_window) {
