@@ -270,10 +270,10 @@ absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
   auto next_liveness_check = idle_since + liveness_interval;
   auto nap = microseconds(1);
   unsigned empty_polls = 0;
+  bool active = false;  // something completed since the clock was last read
   while (done.load(::std::memory_order_acquire) == state_pending) {
     if (poll_once() > 0) {
-      idle_since = steady_clock::now();
-      nap = microseconds(1);
+      active = true;
       empty_polls = 0;
       continue;
     }
@@ -283,6 +283,11 @@ absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
       continue;
     }
     auto now = steady_clock::now();
+    if (active) {
+      active = false;
+      idle_since = now;
+      nap = microseconds(1);
+    }
     if (now - idle_since < pause_window) {
       cpu_relax();
       continue;
@@ -635,9 +640,19 @@ void transport::progress_loop() {
   const auto progress_spin = doorbell ? ::std::chrono::duration_cast<microseconds>(spin_window) : pause_window;
   ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   auto idle_since = steady_clock::now();
+  unsigned empty_polls = 0;
   while (!stopping_.load(::std::memory_order_acquire)) {
     if (poll_once() > 0) {
+      empty_polls = 0;
+      continue;
+    }
+    // The clock only every 16th empty poll; the first empty poll after work restarts the window.
+    if (empty_polls++ == 0) {
       idle_since = steady_clock::now();
+      continue;
+    }
+    if ((empty_polls & 15) != 0) {
+      cpu_relax();
       continue;
     }
     const bool parked = active_waiters_.load(::std::memory_order_seq_cst) > 0;
@@ -647,11 +662,7 @@ void transport::progress_loop() {
     }
     const auto idle_for = steady_clock::now() - idle_since;
     if (!parked && idle_for < progress_spin) {
-      if (idle_for < pause_window) {
-        cpu_relax();
-      } else {
-        ::sched_yield();
-      }
+      if (idle_for >= pause_window) ::sched_yield();
       continue;
     }
     // A wake-up with work restarts the spin window; a timeout with none goes straight back to
