@@ -71,6 +71,7 @@ struct transport::receive_slot {
 
 struct transport::pending_call {
   ::std::atomic<int> state{state_pending};
+  ::std::uint64_t request_id = 0;
   int peer = 0;
   ::std::string reply;  // or the error text when state_failed
 };
@@ -226,14 +227,11 @@ void transport::mark_peer_failed(int peer, const ::std::string& reason) {
     any_peer_failed_.store(true, ::std::memory_order_release);
   }
   absl::MutexLock hold(&calls_lock_);
-  for (auto it = calls_.begin(); it != calls_.end();) {
-    pending_call* waiting = it->second;
-    if (waiting->peer == peer) {
+  for (pending_call*& waiting : calls_) {
+    if (waiting != nullptr && waiting->peer == peer) {
       waiting->reply = reason;
       waiting->state.store(state_failed, ::std::memory_order_release);
-      calls_.erase(it++);
-    } else {
-      ++it;
+      waiting = nullptr;
     }
   }
 }
@@ -417,15 +415,27 @@ absl::Status transport::send(int peer, message_kind kind, ::std::string_view pay
 absl::StatusOr<::std::string> transport::call(int peer, message_kind kind, ::std::string_view payload) {
   pending_call waiting;
   waiting.peer = peer;
-  ::std::uint64_t request_id;
-  {
-    absl::MutexLock hold(&calls_lock_);
-    request_id = next_request_id_++;
-    calls_[request_id] = &waiting;
+  ::std::uint64_t request_id = 0;
+  while (request_id == 0) {
+    {
+      absl::MutexLock hold(&calls_lock_);
+      // A taken slot (a call a thousand requests old still waiting) only costs another number.
+      for (::std::size_t tries = 0; tries < call_slots && request_id == 0; ++tries) {
+        ::std::uint64_t candidate = next_request_id_++;
+        pending_call*& slot = calls_[candidate % call_slots];
+        if (slot == nullptr) {
+          slot = &waiting;
+          request_id = candidate;
+        }
+      }
+    }
+    if (request_id == 0) ::std::this_thread::yield();  // every slot waits: let some finish
   }
+  waiting.request_id = request_id;
   auto forget = [&] {
     absl::MutexLock hold(&calls_lock_);
-    calls_.erase(request_id);
+    pending_call*& slot = calls_[request_id % call_slots];
+    if (slot == &waiting) slot = nullptr;
   };
   if (absl::Status sent = send_framed(peer, kind, flag_request, request_id, payload); !sent.ok()) {
     forget();
@@ -580,12 +590,11 @@ void transport::dispatch(const wire_header& header, ::std::string_view payload) 
   const int source = static_cast<int>(header.source);
   if (header.flags & flag_reply) {
     absl::MutexLock hold(&calls_lock_);
-    auto found = calls_.find(header.request_id);
-    if (found == calls_.end()) return;  // the caller gave up
-    pending_call* waiting = found->second;
+    pending_call*& slot = calls_[header.request_id % call_slots];
+    if (slot == nullptr || slot->request_id != header.request_id) return;  // the caller gave up
+    pending_call* waiting = ::std::exchange(slot, nullptr);
     waiting->reply.assign(payload.data(), payload.size());
     waiting->state.store((header.flags & flag_error) ? state_failed : state_done, ::std::memory_order_release);
-    calls_.erase(found);
     return;
   }
   ++dispatch_depth;

@@ -174,9 +174,12 @@ class transport {
   ::std::vector<receive_slot*> receive_slots_;
   ::std::unique_ptr<send_slot_pool> send_slots_;
 
+  // Calls waiting for their reply, in the slot `request_id % call_slots`: a fixed table is
+  // cheaper on the round-trip path than a hash map, and a full one only makes callers retry.
+  static constexpr ::std::size_t call_slots = 1024;
   absl::Mutex calls_lock_;
   ::std::uint64_t next_request_id_ ABSL_GUARDED_BY(calls_lock_) = 1;
-  absl::flat_hash_map<::std::uint64_t, pending_call*> calls_ ABSL_GUARDED_BY(calls_lock_);
+  ::std::array<pending_call*, call_slots> calls_ ABSL_GUARDED_BY(calls_lock_){};
 
   // Requests that arrived while their poller was itself inside a handler; the progress thread
   // runs them.
