@@ -1,0 +1,187 @@
+// A node's read cache: local copies of remote objects, keyed by coloured address.
+//
+// An immutable borrow of a remote object pins its copy here; the first reader of a coloured
+// address fills the copy (later: with one one-sided read), every later reader shares it. A write
+// never touches the cache: it gives the object a new colour (or a new address), so the old copy is
+// simply never asked for again and ages out. No invalidation message is ever needed. See
+// docs/design/coherence.md.
+//
+// Copies with no readers stay until the cache holds more than its capacity; then the least
+// recently unpinned ones are evicted until it is back under (pinned copies count: the capacity
+// bounds the memory). Pinned copies are never evicted. A copy larger than the whole capacity is
+// still served, does not count against the capacity (it would flush everything else for nothing),
+// and is dropped when its last reader unpins.
+//
+//   coherence::read_cache cache(64 << 20);
+//   absl::StatusOr<coherence::cached_copy> copy =
+//       cache.pin(key, sizeof(node_t), [&](void* destination) {
+//         return fabric_read(destination, key.address(), sizeof(node_t));  // once per key
+//       });
+//   if (!copy.ok()) return copy.status();
+//   const node_t* n = static_cast<const node_t*>(copy->data());  // valid while `copy` lives
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "coherence/colour.hpp"
+
+namespace drust::coherence {
+
+namespace detail {
+
+enum class entry_state : ::std::uint8_t { filling, ready };
+
+// One copy in a read_cache. `key`, `size`, `alignment` and `bytes` never change once the entry is
+// published (state ready); everything else is guarded by the owning read_cache's mutex.
+struct cache_entry {
+  coloured_address key;
+  ::std::size_t size = 0;
+  ::std::size_t alignment = 16;
+  void* bytes = nullptr;
+  entry_state state = entry_state::filling;
+  bool detached = false;  // no longer in the map (forgotten or replaced): freed at last unpin
+  ::std::uint32_t readers = 0;
+  // The unpinned list (least recently unpinned first): only while ready, attached, unread.
+  cache_entry* lru_previous = nullptr;
+  cache_entry* lru_next = nullptr;
+  // The other attached colours of the same address.
+  cache_entry* same_address_previous = nullptr;
+  cache_entry* same_address_next = nullptr;
+
+  cache_entry(coloured_address k, ::std::size_t s, ::std::size_t a) : key(k), size(s), alignment(a) {}
+  cache_entry(const cache_entry&) = delete;
+  cache_entry& operator=(const cache_entry&) = delete;
+  ~cache_entry();
+};
+
+}  // namespace detail
+
+class read_cache;
+
+// A pinned copy in a read_cache: the bytes stay valid and are never evicted while it lives.
+// Move-only; destroying (or resetting) it unpins.
+class cached_copy {
+ public:
+  cached_copy() = default;
+  cached_copy(cached_copy&& other) noexcept;
+  cached_copy& operator=(cached_copy&& other) noexcept;
+  cached_copy(const cached_copy&) = delete;
+  cached_copy& operator=(const cached_copy&) = delete;
+  ~cached_copy() { reset(); }
+
+  const void* data() const { return entry_->bytes; }
+  ::std::size_t size() const { return entry_->size; }
+  coloured_address key() const { return entry_->key; }
+  explicit operator bool() const { return entry_ != nullptr; }
+  // Unpins now (the bytes may then be evicted).
+  void reset();
+
+ private:
+  friend class read_cache;
+  cached_copy(read_cache* cache, detail::cache_entry* entry) : cache_(cache), entry_(entry) {}
+
+  read_cache* cache_ = nullptr;
+  detail::cache_entry* entry_ = nullptr;
+};
+
+// Counters, read without the cache's lock (each is exact on its own; together a snapshot only
+// approximately).
+struct read_cache_stats {
+  ::std::uint64_t hits = 0;
+  ::std::uint64_t misses = 0;     // fills started (a reader that waited for another's fill: a hit)
+  ::std::uint64_t evictions = 0;  // copies dropped for capacity (not forget(), not failed fills)
+  ::std::uint64_t bytes_cached = 0;
+  ::std::uint64_t entries = 0;
+};
+
+class read_cache {
+ public:
+  // Fills `destination` (size bytes, aligned as asked) with the object's bytes.
+  using fill_function = absl::FunctionRef<absl::Status(void* destination)>;
+
+  static constexpr ::std::size_t default_alignment = 16;
+
+  explicit read_cache(::std::size_t capacity_bytes);
+  read_cache(const read_cache&) = delete;
+  read_cache& operator=(const read_cache&) = delete;
+  // Every cached_copy must be gone by now.
+  ~read_cache();
+
+  // Pins the copy of `key`. On a hit it only pins. On a miss it allocates `size` bytes (aligned to
+  // max(alignment, 16)), calls `fill` outside the cache's lock, and publishes the copy; readers
+  // that miss the same key meanwhile wait for that fill instead of starting their own, so `fill`
+  // runs once per key while the copy stays cached. A failed fill caches nothing, returns its
+  // error to its caller, and lets one waiter try again. A key always names the same bytes; a
+  // request for more bytes than the cached copy holds replaces the copy (pinned readers of the
+  // old one keep it until they unpin).
+  absl::StatusOr<cached_copy> pin(coloured_address key, ::std::size_t size, fill_function fill) {
+    return pin(key, size, default_alignment, fill);
+  }
+  absl::StatusOr<cached_copy> pin(coloured_address key, ::std::size_t size,
+                                  ::std::size_t alignment, fill_function fill)
+      ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Pins the copy of `key` only when it is cached (and filled): never fills, never waits.
+  ::std::optional<cached_copy> pin_if_cached(coloured_address key) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Drops every copy of `address`, whatever its colour. Unpinned copies are freed now; pinned
+  // ones are no longer found and are freed when their last reader unpins. For a local free: the
+  // address may then be reused (docs/design/coherence.md, "address reuse").
+  void forget(::std::uint64_t address) ABSL_LOCKS_EXCLUDED(mu_);
+
+  ::std::size_t capacity_bytes() const { return capacity_; }
+  read_cache_stats stats() const;
+
+ private:
+  friend class cached_copy;
+
+  using entry = detail::cache_entry;
+
+  void unpin(entry* e) ABSL_LOCKS_EXCLUDED(mu_);
+  void lru_push_back(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void lru_remove(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void link_address(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void unlink_address(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes `e` out of the map and its lists; returns its ownership (for freeing after unlock) when
+  // nobody reads it, or keeps it alive as detached for its readers.
+  ::std::unique_ptr<entry> detach(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Frees `e` (already out of the map and lists, and unread), keeping the byte count.
+  ::std::unique_ptr<entry> retire(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Drops the copy whose fill failed (or threw).
+  void fill_failed(entry* e, ::std::vector<::std::unique_ptr<entry>>* freed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Evicts least recently unpinned copies until the cache is within its capacity.
+  void evict_over_capacity(::std::vector<::std::unique_ptr<entry>>* freed)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const ::std::size_t capacity_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar filled_;  // signalled when a fill finishes, well or badly
+  absl::flat_hash_map<coloured_address, ::std::unique_ptr<entry>> entries_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<::std::uint64_t, entry*> by_address_ ABSL_GUARDED_BY(mu_);
+  entry* lru_head_ ABSL_GUARDED_BY(mu_) = nullptr;
+  entry* lru_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  ::std::uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bytes of copies larger than the whole capacity: served, never kept, and never a reason to
+  // evict the copies that do fit.
+  ::std::uint64_t oversized_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+
+  ::std::atomic<::std::uint64_t> hits_{0};
+  ::std::atomic<::std::uint64_t> misses_{0};
+  ::std::atomic<::std::uint64_t> evictions_{0};
+  ::std::atomic<::std::uint64_t> bytes_counter_{0};
+  ::std::atomic<::std::uint64_t> entries_counter_{0};
+};
+
+}  // namespace drust::coherence
