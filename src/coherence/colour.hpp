@@ -44,12 +44,15 @@ class coloured_address {
 
   constexpr ::std::uint64_t raw() const { return raw_; }
   constexpr ::std::uint64_t address() const { return raw_ & address_mask; }
-  constexpr ::std::uint16_t colour() const { return static_cast<::std::uint16_t>(raw_ >> address_bits); }
+  constexpr ::std::uint16_t colour() const {
+    return static_cast<::std::uint16_t>(raw_ >> address_bits);
+  }
 
   constexpr coloured_address with_colour(::std::uint16_t c) const { return {address(), c}; }
 
   // The same address with the next colour, or nullopt when the colour is max_colour: the caller
-  // must then move the object to a fresh address (a wrapped ::std::uint16_t could meet a stale copy).
+  // must then move the object to a fresh address (a wrapped ::std::uint16_t could meet a stale
+  // copy).
   constexpr ::std::optional<coloured_address> next_colour() const {
     if (colour() == max_colour) return ::std::nullopt;
     return with_colour(static_cast<::std::uint16_t>(colour() + 1));

@@ -12,7 +12,7 @@ namespace drust::coherence {
 namespace detail {
 
 cache_entry::~cache_entry() {
-  if (bytes != nullptr) ::operator delete(bytes, ::std::align_val_t{alignment});
+  if (bytes != nullptr) ::operator delete (bytes, ::std::align_val_t{alignment});
 }
 
 }  // namespace detail
@@ -20,7 +20,8 @@ cache_entry::~cache_entry() {
 // cached_copy ------------------------------------------------------------------------------------
 
 cached_copy::cached_copy(cached_copy&& other) noexcept
-    : cache_(::std::exchange(other.cache_, nullptr)), entry_(::std::exchange(other.entry_, nullptr)) {}
+    : cache_(::std::exchange(other.cache_, nullptr)),
+      entry_(::std::exchange(other.entry_, nullptr)) {}
 
 cached_copy& cached_copy::operator=(cached_copy&& other) noexcept {
   if (this != &other) {
@@ -45,9 +46,9 @@ read_cache::~read_cache() = default;
 absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t size,
                                             ::std::size_t alignment, fill_function fill) {
   if (!::std::has_single_bit(alignment)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("read cache: alignment ", alignment, " of the copy of 0x",
-                     absl::Hex(key.address()), " is not a power of two"));
+    return absl::InvalidArgumentError(absl::StrCat("read cache: alignment ", alignment,
+                                                   " of the copy of 0x", absl::Hex(key.address()),
+                                                   " is not a power of two"));
   }
   alignment = ::std::max(alignment, default_alignment);
 
@@ -89,7 +90,7 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
   // Outside the lock: nobody else touches `mine` until it is ready (others wait on filled_).
   absl::Status status;
   try {
-    mine->bytes = ::operator new(size, ::std::align_val_t{alignment});
+    mine->bytes = ::operator new (size, ::std::align_val_t{alignment});
     status = fill(mine->bytes);
   } catch (...) {
     {
@@ -113,7 +114,8 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
 ::std::optional<cached_copy> read_cache::pin_if_cached(coloured_address key) {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(key);
-  if (it == entries_.end() || it->second->state != detail::entry_state::ready) return ::std::nullopt;
+  if (it == entries_.end() || it->second->state != detail::entry_state::ready)
+    return ::std::nullopt;
   entry* e = it->second.get();
   if (e->readers++ == 0) lru_remove(e);
   hits_.fetch_add(1, ::std::memory_order_relaxed);

@@ -58,7 +58,8 @@ struct cache_entry {
   cache_entry* same_address_previous = nullptr;
   cache_entry* same_address_next = nullptr;
 
-  cache_entry(coloured_address k, ::std::size_t s, ::std::size_t a) : key(k), size(s), alignment(a) {}
+  cache_entry(coloured_address k, ::std::size_t s, ::std::size_t a)
+      : key(k), size(s), alignment(a) {}
   cache_entry(const cache_entry&) = delete;
   cache_entry& operator=(const cache_entry&) = delete;
   ~cache_entry();
@@ -123,13 +124,12 @@ class read_cache {
   // runs once per key while the copy stays cached. A failed fill caches nothing, returns its
   // error to its caller, and lets one waiter try again. A key always names the same bytes; a
   // request for more bytes than the cached copy holds replaces the copy (pinned readers of the
-  // old one keep it until they unpin).
+  // old one keep it until they unpin). `fill` must not pin `key` itself (it would wait for itself).
   absl::StatusOr<cached_copy> pin(coloured_address key, ::std::size_t size, fill_function fill) {
     return pin(key, size, default_alignment, fill);
   }
-  absl::StatusOr<cached_copy> pin(coloured_address key, ::std::size_t size,
-                                  ::std::size_t alignment, fill_function fill)
-      ABSL_LOCKS_EXCLUDED(mu_);
+  absl::StatusOr<cached_copy> pin(coloured_address key, ::std::size_t size, ::std::size_t alignment,
+                                  fill_function fill) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Pins the copy of `key` only when it is cached (and filled): never fills, never waits.
   ::std::optional<cached_copy> pin_if_cached(coloured_address key) ABSL_LOCKS_EXCLUDED(mu_);

@@ -1,11 +1,12 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "coherence/colour.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstdint>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
-#include "coherence/colour.hpp"
 
 using drust::coherence::address_mask;
 using drust::coherence::coloured_address;
@@ -26,7 +27,8 @@ TEST_CASE("an address and a colour pack into one word and back") {
 
   for (std::uint64_t address : {drust::heap::global_heap_base, drust::heap::global_heap_limit - 16,
                                 std::uint64_t{0}, address_mask}) {
-    for (std::uint16_t colour : {std::uint16_t{0}, std::uint16_t{1}, std::uint16_t{0x8000}, max_colour}) {
+    for (std::uint16_t colour :
+         {std::uint16_t{0}, std::uint16_t{1}, std::uint16_t{0x8000}, max_colour}) {
       coloured_address c(address, colour);
       CHECK(c.address() == address);
       CHECK(c.colour() == colour);
@@ -75,7 +77,8 @@ TEST_CASE("equality and hashing distinguish colours of one address") {
   CHECK(a == coloured_address(some_address, 1));
   CHECK(a != b);
   CHECK(a != c);
-  CHECK(absl::Hash<coloured_address>{}(a) == absl::Hash<coloured_address>{}(coloured_address(some_address, 1)));
+  CHECK(absl::Hash<coloured_address>{}(a) ==
+        absl::Hash<coloured_address>{}(coloured_address(some_address, 1)));
   absl::flat_hash_set<coloured_address> set = {a, b, c, coloured_address(some_address, 1)};
   CHECK(set.size() == 3);
   CHECK(set.contains(b));

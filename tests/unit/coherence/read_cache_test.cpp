@@ -1,4 +1,6 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "coherence/read_cache.hpp"
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -8,8 +10,6 @@
 #include <random>
 #include <thread>
 #include <vector>
-
-#include "coherence/read_cache.hpp"
 
 using drust::coherence::cached_copy;
 using drust::coherence::coloured_address;
@@ -118,7 +118,7 @@ TEST_CASE("unpinned copies are evicted least recently unpinned first, within cap
   CHECK(cache.stats().bytes_cached == 400);
   CHECK_FALSE(cache.pin_if_cached(keys[1]).has_value());
   CHECK(cache.pin_if_cached(keys[0]).has_value());  // now most recent again
-  pin(cache, keys[5], 100);  // evicts key 2
+  pin(cache, keys[5], 100);                         // evicts key 2
   CHECK_FALSE(cache.pin_if_cached(keys[2]).has_value());
   for (std::size_t i : {0u, 3u, 4u, 5u}) CHECK(cache.pin_if_cached(keys[i]).has_value());
   CHECK(cache.stats().evictions == 2);
@@ -186,7 +186,8 @@ TEST_CASE("a failed fill caches nothing and returns its error") {
 TEST_CASE("a fill that throws caches nothing and the exception propagates") {
   read_cache cache(1024);
   coloured_address key(base + 32, 7);
-  CHECK_THROWS_AS(static_cast<void>(cache.pin(key, 64, [](void*) -> absl::Status { throw std::runtime_error("x"); })),
+  CHECK_THROWS_AS(static_cast<void>(cache.pin(
+                      key, 64, [](void*) -> absl::Status { throw std::runtime_error("x"); })),
                   std::runtime_error);
   CHECK(cache.stats().entries == 0);
   CHECK(cache.stats().bytes_cached == 0);
@@ -340,4 +341,27 @@ TEST_CASE("mixed pin, unpin and forget from several threads keep every copy inta
   CHECK(s.bytes_cached <= cache.capacity_bytes());
   CHECK(s.evictions > 0);
   CHECK(s.hits > 0);
+}
+
+TEST_CASE("cached_copy moves its pin; reset and move-assignment unpin") {
+  read_cache cache(100);
+  coloured_address a(base, 1);
+  coloured_address b(base + 512, 1);
+  cached_copy first = pin(cache, a, 100);
+  cached_copy moved = std::move(first);
+  CHECK_FALSE(first);  // NOLINT(bugprone-use-after-move): a moved-from copy is empty
+  CHECK(moved);
+  CHECK(holds_pattern(moved, a));
+  // `a` is pinned by `moved`: pinning b (over capacity) must not evict it.
+  cached_copy second = pin(cache, b, 100);
+  CHECK(holds_pattern(moved, a));
+  CHECK(cache.stats().evictions == 0);
+  moved = std::move(second);  // unpins a: the cache is over capacity, so a goes
+  CHECK(cache.stats().evictions == 1);
+  CHECK_FALSE(cache.pin_if_cached(a).has_value());
+  CHECK(holds_pattern(moved, b));
+  moved.reset();
+  CHECK_FALSE(moved);
+  CHECK(cache.stats().entries == 1);
+  CHECK(cache.pin_if_cached(b).has_value());
 }
