@@ -10,9 +10,11 @@ namespace {
 constexpr ::std::array<::std::uint32_t, size_class_count> make_class_sizes() {
   ::std::array<::std::uint32_t, size_class_count> sizes{};
   int i = 0;
-  for (::std::uint32_t size = 16; size <= 128; size += 16) sizes[static_cast<::std::size_t>(i++)] = size;
+  for (::std::uint32_t size = 16; size <= 128; size += 16)
+    sizes[static_cast<::std::size_t>(i++)] = size;
   for (::std::uint32_t base = 128; base < max_small_size; base *= 2) {
-    for (::std::uint32_t step = 1; step <= 4; ++step) sizes[static_cast<::std::size_t>(i++)] = base + step * base / 4;
+    for (::std::uint32_t step = 1; step <= 4; ++step)
+      sizes[static_cast<::std::size_t>(i++)] = base + step * base / 4;
   }
   return sizes;
 }
@@ -46,7 +48,10 @@ constexpr auto span_pages = make_span_pages();
 // Blocks moved between a thread cache and the central list at a time; a cache holds at most two
 // batches of a class before it gives one back.
 constexpr ::std::uint32_t batch_size(int size_class) {
-  return ::std::clamp<::std::uint32_t>(static_cast<::std::uint32_t>((64 * 1024) / class_sizes[static_cast<::std::size_t>(size_class)]), 2, 32);
+  return ::std::clamp<::std::uint32_t>(
+      static_cast<::std::uint32_t>((64 * 1024) /
+                                   class_sizes[static_cast<::std::size_t>(size_class)]),
+      2, 32);
 }
 
 // A free block's first word links it to the next free block.
@@ -61,13 +66,16 @@ void store_link(void* block, void* next) { ::std::memcpy(block, &next, sizeof ne
 
 }  // namespace
 
-::std::size_t size_class_size(int size_class) { return class_sizes[static_cast<::std::size_t>(size_class)]; }
+::std::size_t size_class_size(int size_class) {
+  return class_sizes[static_cast<::std::size_t>(size_class)];
+}
 
 int size_class_for(::std::size_t bytes, ::std::size_t alignment) {
   bytes = ::std::max(bytes, alignment);
   if (bytes > max_small_size || alignment > heap_page_size) return -1;
   int c = class_lookup[(::std::max<::std::size_t>(bytes, 1) + 15) / 16];
-  // Spans are page-aligned, so a class whose size is a multiple of the alignment aligns every block.
+  // Spans are page-aligned, so a class whose size is a multiple of the alignment aligns every
+  // block.
   while (c < size_class_count && class_sizes[static_cast<::std::size_t>(c)] % alignment != 0) ++c;
   return c < size_class_count ? c : -1;
 }
@@ -171,7 +179,8 @@ void allocator::deallocate(void* p) {
     return;
   }
   const int size_class = entry.owner->size_class;
-  bytes_in_use_.fetch_sub(class_sizes[static_cast<::std::size_t>(size_class)], ::std::memory_order_relaxed);
+  bytes_in_use_.fetch_sub(class_sizes[static_cast<::std::size_t>(size_class)],
+                          ::std::memory_order_relaxed);
   thread_cache* cache = local_cache();
   if (cache == nullptr) {
     central_list& list = central_[static_cast<::std::size_t>(size_class)];
@@ -188,7 +197,8 @@ void allocator::deallocate(void* p) {
 
 ::std::size_t allocator::usable_size(const void* p) const {
   const page_entry& entry = pages_[page_of(p)];
-  if (entry.state == page_state::large) return static_cast<::std::size_t>(entry.run_pages) * heap_page_size;
+  if (entry.state == page_state::large)
+    return static_cast<::std::size_t>(entry.run_pages) * heap_page_size;
   return class_sizes[static_cast<::std::size_t>(entry.owner->size_class)];
 }
 
@@ -332,8 +342,10 @@ void allocator::link_span(central_list& list, span* s) {
 }
 
 void allocator::unlink_span(central_list& list, span* s) {
-  if (s->prev != nullptr) s->prev->next = s->next;
-  else list.nonempty = s->next;
+  if (s->prev != nullptr)
+    s->prev->next = s->next;
+  else
+    list.nonempty = s->next;
   if (s->next != nullptr) s->next->prev = s->prev;
   s->prev = s->next = nullptr;
 }
@@ -341,31 +353,36 @@ void allocator::unlink_span(central_list& list, span* s) {
 // ---- large objects and the page heap -------------------------------------------------------
 
 void* allocator::allocate_large(::std::size_t bytes, ::std::size_t alignment) {
-  const auto pages = static_cast<::std::uint32_t>((::std::max<::std::size_t>(bytes, 1) + heap_page_size - 1) / heap_page_size);
+  const auto pages = static_cast<::std::uint32_t>(
+      (::std::max<::std::size_t>(bytes, 1) + heap_page_size - 1) / heap_page_size);
   ::std::int64_t first = take_run(pages, alignment, page_state::large, nullptr);
   if (first < 0) {
     flush_thread_cache();
     first = take_run(pages, alignment, page_state::large, nullptr);
     if (first < 0) return nullptr;
   }
-  bytes_in_use_.fetch_add(static_cast<::std::size_t>(pages) * heap_page_size, ::std::memory_order_relaxed);
+  bytes_in_use_.fetch_add(static_cast<::std::size_t>(pages) * heap_page_size,
+                          ::std::memory_order_relaxed);
   return page_address(static_cast<::std::uint32_t>(first));
 }
 
 void allocator::deallocate_large(::std::uint32_t page) {
   const ::std::uint32_t pages = pages_[page].run_pages;
-  bytes_in_use_.fetch_sub(static_cast<::std::size_t>(pages) * heap_page_size, ::std::memory_order_relaxed);
+  bytes_in_use_.fetch_sub(static_cast<::std::size_t>(pages) * heap_page_size,
+                          ::std::memory_order_relaxed);
   // Later: madvise(MADV_DONTNEED) for big runs, once it is known to be safe with the fabric's
   // memory registration (a pinned region must keep its pages).
   give_run(page, pages);
 }
 
-::std::int64_t allocator::take_run(::std::uint32_t pages, ::std::size_t alignment, page_state state, span* owner) {
+::std::int64_t allocator::take_run(::std::uint32_t pages, ::std::size_t alignment, page_state state,
+                                   span* owner) {
   absl::MutexLock lock(&pages_mu_);
   for (auto it = free_runs_.lower_bound({pages, 0}); it != free_runs_.end(); ++it) {
     const auto [run_pages, start] = *it;
     const auto address = reinterpret_cast<::std::uintptr_t>(page_address(start));
-    const auto aligned = (address + alignment - 1) & ~(static_cast<::std::uintptr_t>(alignment) - 1);
+    const auto aligned =
+        (address + alignment - 1) & ~(static_cast<::std::uintptr_t>(alignment) - 1);
     const auto skip = static_cast<::std::uint32_t>((aligned - address) / heap_page_size);
     if (static_cast<::std::uint64_t>(skip) + pages > run_pages) continue;
     free_runs_.erase(it);
@@ -403,7 +420,8 @@ void allocator::add_free_run(::std::uint32_t start, ::std::uint32_t pages) {
   mark_run(start, pages, page_state::free_run, nullptr);
 }
 
-void allocator::mark_run(::std::uint32_t start, ::std::uint32_t pages, page_state state, span* owner) {
+void allocator::mark_run(::std::uint32_t start, ::std::uint32_t pages, page_state state,
+                         span* owner) {
   const page_entry entry{start, pages, state, owner};
   if (state == page_state::small) {
     ::std::fill(&pages_[start], &pages_[start] + pages, entry);

@@ -19,9 +19,6 @@
 // the controller for another node instead of calling allocate() here.
 #pragma once
 
-#include <absl/base/thread_annotations.h>
-#include <absl/synchronization/mutex.h>
-
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -30,6 +27,9 @@
 #include <set>
 #include <utility>
 #include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 
 namespace drust::heap {
 
@@ -91,7 +91,8 @@ class allocator {
   };
 
   ::std::uint32_t page_of(const void* p) const {
-    return static_cast<::std::uint32_t>((reinterpret_cast<::std::uintptr_t>(p) - begin_) / heap_page_size);
+    return static_cast<::std::uint32_t>((reinterpret_cast<::std::uintptr_t>(p) - begin_) /
+                                        heap_page_size);
   }
   char* page_address(::std::uint32_t page) const {
     return reinterpret_cast<char*>(begin_ + static_cast<::std::uintptr_t>(page) * heap_page_size);
@@ -116,12 +117,13 @@ class allocator {
 
   // The page heap: runs of pages for spans and large objects.
   // Takes a run of `pages` whose address is `alignment`-aligned and marks it; -1 when none fits.
-  ::std::int64_t take_run(::std::uint32_t pages, ::std::size_t alignment, page_state state, span* owner)
-      ABSL_LOCKS_EXCLUDED(pages_mu_);
+  ::std::int64_t take_run(::std::uint32_t pages, ::std::size_t alignment, page_state state,
+                          span* owner) ABSL_LOCKS_EXCLUDED(pages_mu_);
   void give_run(::std::uint32_t start, ::std::uint32_t pages) ABSL_LOCKS_EXCLUDED(pages_mu_);
   void mark_run(::std::uint32_t start, ::std::uint32_t pages, page_state state, span* owner)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(pages_mu_);
-  void add_free_run(::std::uint32_t start, ::std::uint32_t pages) ABSL_EXCLUSIVE_LOCKS_REQUIRED(pages_mu_);
+  void add_free_run(::std::uint32_t start, ::std::uint32_t pages)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(pages_mu_);
 
   const ::std::uintptr_t begin_;
   const ::std::size_t size_;

@@ -1,4 +1,6 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include "heap/allocator.hpp"
+
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -13,7 +15,6 @@
 #include <utility>
 #include <vector>
 
-#include "heap/allocator.hpp"
 #include "heap/partition.hpp"
 
 using drust::heap::allocator;
@@ -63,7 +64,8 @@ bool disjoint(const allocator& heap, std::vector<void*> blocks) {
   std::sort(blocks.begin(), blocks.end());
   for (std::size_t i = 0; i < blocks.size(); ++i) {
     if (!heap.contains(blocks[i])) return false;
-    if (i + 1 < blocks.size() && address(blocks[i]) + heap.usable_size(blocks[i]) > address(blocks[i + 1])) {
+    if (i + 1 < blocks.size() &&
+        address(blocks[i]) + heap.usable_size(blocks[i]) > address(blocks[i + 1])) {
       return false;
     }
   }
@@ -78,7 +80,8 @@ std::size_t sum_usable(const allocator& heap, const std::vector<void*>& blocks) 
 
 }  // namespace
 
-TEST_CASE("size classes: 16-byte steps to 128, then about 1.25x, every power of two, up to 32 KiB") {
+TEST_CASE(
+    "size classes: 16-byte steps to 128, then about 1.25x, every power of two, up to 32 KiB") {
   CHECK(size_class_size(0) == 16);
   CHECK(size_class_size(7) == 128);
   CHECK(size_class_size(size_class_count - 1) == max_small_size);
@@ -101,7 +104,8 @@ TEST_CASE("size classes: 16-byte steps to 128, then about 1.25x, every power of 
   CHECK(size_class_size(size_class_for(100, 4096)) == 4096);
 }
 
-TEST_CASE("every size class and large sizes: usable size, 16-alignment, no overlap, patterns intact") {
+TEST_CASE(
+    "every size class and large sizes: usable size, 16-alignment, no overlap, patterns intact") {
   heap_fixture f;
   allocator& heap = *f.heap;
   std::vector<std::pair<void*, std::size_t>> live;
@@ -112,8 +116,8 @@ TEST_CASE("every size class and large sizes: usable size, 16-alignment, no overl
     sizes.push_back(size_class_size(c));
     sizes.push_back(size_class_size(c) - 15);
   }
-  for (std::size_t large : {max_small_size + 1, std::size_t{40000}, std::size_t{100000}, std::size_t{1} << 20,
-                            (std::size_t{5} << 20) + 3}) {
+  for (std::size_t large : {max_small_size + 1, std::size_t{40000}, std::size_t{100000},
+                            std::size_t{1} << 20, (std::size_t{5} << 20) + 3}) {
     sizes.push_back(large);
   }
   for (std::size_t bytes : sizes) {
@@ -148,8 +152,8 @@ TEST_CASE("alignment 16, 64, 4096 and beyond is honoured for small and large blo
   heap_fixture f;
   allocator& heap = *f.heap;
   std::vector<void*> blocks;
-  for (std::size_t alignment : {std::size_t{16}, std::size_t{64}, std::size_t{4096}, std::size_t{65536},
-                                std::size_t{2} << 20}) {
+  for (std::size_t alignment : {std::size_t{16}, std::size_t{64}, std::size_t{4096},
+                                std::size_t{65536}, std::size_t{2} << 20}) {
     for (std::size_t bytes : {std::size_t{1}, std::size_t{24}, std::size_t{100}, std::size_t{1000},
                               std::size_t{5000}, std::size_t{32768}, std::size_t{70000}}) {
       for (int i = 0; i < 3; ++i) {
@@ -295,7 +299,8 @@ TEST_CASE("many threads allocate and free concurrently, also each other's blocks
         const std::uint64_t id = (static_cast<std::uint64_t>(t) << 32) | step;
         const auto roll = random() % 100;
         if (roll < 40 || mine.empty()) {
-          const std::size_t bytes = random() % 50 == 0 ? random() % 100000 + 1 : random() % 2000 + 1;
+          const std::size_t bytes =
+              random() % 50 == 0 ? random() % 100000 + 1 : random() % 2000 + 1;
           void* p = heap.allocate(bytes, 16);
           if (p == nullptr) {
             failed.fetch_add(1);
@@ -318,7 +323,8 @@ TEST_CASE("many threads allocate and free concurrently, also each other's blocks
               handoff.pop_back();
             }
           }
-          if (!intact(block.first, std::min<std::size_t>(heap.usable_size(block.first), 4096), block.second)) {
+          if (!intact(block.first, std::min<std::size_t>(heap.usable_size(block.first), 4096),
+                      block.second)) {
             corrupt.fetch_add(1);
           }
           heap.deallocate(block.first);
@@ -350,10 +356,13 @@ TEST_CASE("a thread that exits with cached blocks loses none of them") {
   std::vector<void*> kept;
   std::thread worker([&] {
     std::vector<void*> blocks;
-    for (int i = 0; i < 3000; ++i) blocks.push_back(heap.allocate(static_cast<std::size_t>(16 + (i % 40) * 48), 16));
+    for (int i = 0; i < 3000; ++i)
+      blocks.push_back(heap.allocate(static_cast<std::size_t>(16 + (i % 40) * 48), 16));
     for (std::size_t i = 0; i < blocks.size(); ++i) {
-      if (i % 3 == 0) kept.push_back(blocks[i]);
-      else heap.deallocate(blocks[i]);
+      if (i % 3 == 0)
+        kept.push_back(blocks[i]);
+      else
+        heap.deallocate(blocks[i]);
     }
   });
   worker.join();
