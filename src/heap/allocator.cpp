@@ -1,6 +1,8 @@
 #include "heap/allocator.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace drust::heap {
@@ -138,7 +140,13 @@ allocator::allocator(void* begin, ::std::size_t size, ::std::size_t usable)
       usable_(::std::min(usable, size) / heap_page_size * heap_page_size),
       usable_pages_(static_cast<::std::uint32_t>(usable_ / heap_page_size)),
       id_(next_allocator_id.fetch_add(1, ::std::memory_order_relaxed)),
-      pages_(::std::make_unique<page_entry[]>(usable_pages_)) {
+      pages_(static_cast<page_entry*>(
+          ::std::calloc(::std::max<::std::uint32_t>(usable_pages_, 1), sizeof(page_entry)))) {
+  if (pages_ == nullptr) {
+    ::std::fprintf(stderr, "drust: cannot allocate the heap's page table (%u pages)\n",
+                   usable_pages_);
+    ::std::abort();
+  }
   absl::MutexLock lock(&pages_mu_);
   if (usable_pages_ > 0) add_free_run(0, usable_pages_);
 }
@@ -172,12 +180,19 @@ void* allocator::allocate(::std::size_t bytes, ::std::size_t alignment) {
 
 void allocator::deallocate(void* p) {
   if (p == nullptr) return;
+  if (reinterpret_cast<::std::uintptr_t>(p) - begin_ >= usable_) {
+    bad_free(p, "it is not in this node's heap partition");
+  }
   const ::std::uint32_t page = page_of(p);
   const page_entry& entry = pages_[page];
   if (entry.state == page_state::large) {
+    if (entry.run_start != page || page_address(page) != p) {
+      bad_free(p, "it points inside a block, not at its start");
+    }
     deallocate_large(page);
     return;
   }
+  if (entry.state != page_state::small) bad_free(p, "it is not allocated (freed twice?)");
   const int size_class = entry.owner->size_class;
   bytes_in_use_.fetch_sub(class_sizes[static_cast<::std::size_t>(size_class)],
                           ::std::memory_order_relaxed);
@@ -193,6 +208,17 @@ void allocator::deallocate(void* p) {
   bin.head = p;
   const ::std::uint32_t batch = batch_size(size_class);
   if (++bin.count > 2 * batch) flush_class(*cache, size_class, batch);
+}
+
+void allocator::free_deleter::operator()(void* p) const { ::std::free(p); }
+
+void allocator::bad_free(const void* p, const char* why) const {
+  ::std::fprintf(
+      stderr,
+      "drust: heap: deallocate(%p) is invalid: %s (this partition: %p, %zu bytes usable); "
+      "free only what allocate returned, once\n",
+      p, why, reinterpret_cast<const void*>(begin_), usable_);
+  ::std::abort();
 }
 
 ::std::size_t allocator::usable_size(const void* p) const {
@@ -396,6 +422,15 @@ void allocator::deallocate_large(::std::uint32_t page) {
 
 void allocator::give_run(::std::uint32_t start, ::std::uint32_t pages) {
   absl::MutexLock lock(&pages_mu_);
+  // Mark the run free before merging it: pages that end up inside a larger free run then never
+  // describe a live block, so a second free of one of its blocks is caught (best effort: a block
+  // freed twice while its span is still live is not).
+  if (pages_[start].state == page_state::small) {
+    ::std::fill(&pages_[start], &pages_[start] + pages,
+                page_entry{start, pages, page_state::free_run, nullptr});
+  } else {
+    mark_run(start, pages, page_state::free_run, nullptr);
+  }
   if (start > 0) {
     const page_entry& before = pages_[start - 1];
     if (before.state == page_state::free_run) {

@@ -79,11 +79,16 @@ class allocator {
   struct span;
   // One per page of the usable area. For a run of pages (free, large object or span) the first
   // and last page always describe the run; every page of a span points to it.
+  // All zero (state unused) until the page joins a run, so the table is calloc'd and backed on
+  // demand like the partition.
   struct page_entry {
-    ::std::uint32_t run_start = 0;
-    ::std::uint32_t run_pages = 0;
-    page_state state = page_state::unused;
-    span* owner = nullptr;
+    ::std::uint32_t run_start;
+    ::std::uint32_t run_pages;
+    page_state state;
+    span* owner;
+  };
+  struct free_deleter {
+    void operator()(void* p) const;
   };
   struct central_list {
     absl::Mutex mu;
@@ -101,6 +106,7 @@ class allocator {
   void* allocate_small(int size_class);
   void* allocate_large(::std::size_t bytes, ::std::size_t alignment);
   void deallocate_large(::std::uint32_t page);
+  [[noreturn]] void bad_free(const void* p, const char* why) const;
 
   thread_cache* local_cache();
   thread_cache* attach_cache();
@@ -134,7 +140,7 @@ class allocator {
 
   // Entries are written under pages_mu_ (and, for span pages, before any block of the span is
   // handed out); deallocate reads them without a lock, after the block it frees was handed out.
-  ::std::unique_ptr<page_entry[]> pages_;
+  ::std::unique_ptr<page_entry[], free_deleter> pages_;
 
   // Lock order: a central list's mu, then pages_mu_.
   absl::Mutex pages_mu_;

@@ -2,10 +2,15 @@
 #include "heap/allocator.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -396,4 +401,46 @@ TEST_CASE("a thread that outlives the allocator it cached blocks of exits cleanl
   void* whole = again.heap->allocate(again.heap->capacity(), 16);
   CHECK(whole != nullptr);
   again.heap->deallocate(whole);
+}
+
+namespace {
+
+// Runs `body` in a child process; true when it ended with SIGABRT (its output is discarded).
+template <typename Body>
+bool aborts(Body body) {
+  const pid_t child = ::fork();
+  if (child == 0) {
+    // doctest reports signals as crashes: let this one end the child plainly, silently.
+    std::signal(SIGABRT, SIG_DFL);
+    std::freopen("/dev/null", "w", stdout);
+    std::freopen("/dev/null", "w", stderr);
+    body();
+    std::_Exit(0);
+  }
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+}  // namespace
+
+TEST_CASE("an invalid free stops the program with a message instead of corrupting the heap") {
+  heap_fixture f;
+  allocator& heap = *f.heap;
+  void* large = heap.allocate(100000, 16);
+  void* small = heap.allocate(100, 16);
+  void* neighbour = heap.allocate(100000, 16);
+  heap.deallocate(large);
+  heap.deallocate(neighbour);  // merges with `large`: its pages are inside a free run now
+  CHECK(aborts([&] { heap.deallocate(large); }));  // freed twice
+  CHECK(aborts([&] { heap.deallocate(neighbour); }));
+  CHECK(aborts([&] {
+    void* again = heap.allocate(100000, 16);
+    heap.deallocate(static_cast<char*>(again) + 4096);  // inside a block
+  }));
+  int outside = 0;
+  CHECK(aborts([&] { heap.deallocate(&outside); }));
+  CHECK_FALSE(aborts([&] { heap.deallocate(small); }));
+  heap.deallocate(small);
+  CHECK(heap.bytes_in_use() == 0);
 }
