@@ -47,13 +47,29 @@ constexpr ::std::array<::std::uint32_t, size_class_count> make_span_pages() {
 }
 constexpr auto span_pages = make_span_pages();
 
-// Blocks moved between a thread cache and the central list at a time; a cache holds at most two
-// batches of a class before it gives one back.
-constexpr ::std::uint32_t batch_size(int size_class) {
-  return ::std::clamp<::std::uint32_t>(
-      static_cast<::std::uint32_t>((64 * 1024) /
-                                   class_sizes[static_cast<::std::size_t>(size_class)]),
-      2, 32);
+// Blocks moved between a thread cache and the central list at a time (64 KiB worth, 2 to 32),
+// and the most blocks of a class a thread cache keeps before it gives a batch back: 64 KiB worth,
+// between two and eight batches (small classes churn the most), so at most 2.5 MiB per thread.
+struct cache_sizing {
+  ::std::array<::std::uint32_t, size_class_count> batch{};
+  ::std::array<::std::uint32_t, size_class_count> limit{};
+};
+constexpr cache_sizing make_cache_sizing() {
+  cache_sizing sizing;
+  for (::std::size_t c = 0; c < sizing.batch.size(); ++c) {
+    const auto blocks = static_cast<::std::uint32_t>((64 * 1024) / class_sizes[c]);
+    sizing.batch[c] = ::std::clamp<::std::uint32_t>(blocks, 2, 32);
+    sizing.limit[c] =
+        ::std::clamp<::std::uint32_t>(blocks, 2 * sizing.batch[c], 8 * sizing.batch[c]);
+  }
+  return sizing;
+}
+constexpr cache_sizing sizing = make_cache_sizing();
+::std::uint32_t batch_size(int size_class) {
+  return sizing.batch[static_cast<::std::size_t>(size_class)];
+}
+::std::uint32_t cache_limit(int size_class) {
+  return sizing.limit[static_cast<::std::size_t>(size_class)];
 }
 
 // A free block's first word links it to the next free block.
@@ -78,7 +94,9 @@ int size_class_for(::std::size_t bytes, ::std::size_t alignment) {
   int c = class_lookup[(::std::max<::std::size_t>(bytes, 1) + 15) / 16];
   // Spans are page-aligned, so a class whose size is a multiple of the alignment aligns every
   // block.
-  while (c < size_class_count && class_sizes[static_cast<::std::size_t>(c)] % alignment != 0) ++c;
+  while (c < size_class_count &&
+         (class_sizes[static_cast<::std::size_t>(c)] & (alignment - 1)) != 0)
+    ++c;
   return c < size_class_count ? c : -1;
 }
 
@@ -206,8 +224,9 @@ void allocator::deallocate(void* p) {
   thread_cache::bin& bin = cache->bins[static_cast<::std::size_t>(size_class)];
   store_link(p, bin.head);
   bin.head = p;
-  const ::std::uint32_t batch = batch_size(size_class);
-  if (++bin.count > 2 * batch) flush_class(*cache, size_class, batch);
+  if (++bin.count > cache_limit(size_class)) {
+    flush_class(*cache, size_class, cache_limit(size_class) - batch_size(size_class));
+  }
 }
 
 void allocator::free_deleter::operator()(void* p) const { ::std::free(p); }

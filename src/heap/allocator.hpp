@@ -41,8 +41,8 @@ inline constexpr int size_class_count = 8 + 4 * 8;
 
 // The block size of each class, smallest first.
 ::std::size_t size_class_size(int size_class);
-// The smallest class whose blocks hold `bytes` and are `alignment`-aligned, or -1 when none is
-// (the request is then served as a large object).
+// The smallest class whose blocks hold `bytes` and are `alignment`-aligned (a power of two), or
+// -1 when none is (the request is then served as a large object).
 int size_class_for(::std::size_t bytes, ::std::size_t alignment);
 
 class allocator {
