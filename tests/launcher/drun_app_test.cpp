@@ -15,10 +15,15 @@
 #include <string>
 
 #include "control/frame.hpp"
+#include "drun_job.hpp"
 #include "subprocess.hpp"
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+
+using drust_test::check_nothing_left;
+using drust_test::contains;
+using drust_test::started_job;
 
 namespace {
 
@@ -28,36 +33,6 @@ const std::string sleeper_app = drust_test::env_or("SLEEPER_APP", "sleeper_app")
 const std::string sleeper_app_other_build = drust_test::env_or("SLEEPER_APP_OTHER_BUILD", "sleeper_app_other_build");
 constexpr auto run_limit = 60s;
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
-
-struct started_job {
-  std::string job_id;
-  std::map<int, pid_t> pids;
-};
-
-// Waits until drun --verbose reports that every node is ready; collects the job id and the pids.
-started_job wait_until_started(drust_test::background_process& process) {
-  started_job job;
-  std::regex node_line(R"(drun: node (\d+) pid (\d+))");
-  std::regex job_line(R"(drun: job ([0-9a-f]{16}))");
-  auto ready = process.wait_for_stderr_line(
-      [&](const std::string& line) {
-        std::smatch match;
-        if (std::regex_search(line, match, node_line)) job.pids[std::stoi(match[1])] = std::stoi(match[2]);
-        if (std::regex_search(line, match, job_line)) job.job_id = match[1];
-        return contains(line, "every node is ready");
-      },
-      30s);
-  REQUIRE_MESSAGE(ready.has_value(), "drun did not report that the job started");
-  return job;
-}
-
-void check_nothing_left(const started_job& job) {
-  for (const auto& entry : job.pids) {
-    CHECK_MESSAGE(!drust_test::pid_alive(entry.second), "node " << entry.first << " survived");
-  }
-  CHECK(drust_test::shm_files_with_prefix("drust-" + job.job_id + "-").empty());
-}
 
 }  // namespace
 
@@ -76,7 +51,7 @@ TEST_CASE("main's return value is drun's exit status") {
 
 TEST_CASE("a node killed with SIGKILL mid-run: drun exits non-zero within 5 s and nothing is left") {
   drust_test::background_process job_process({drun, "--verbose", "-n", "3", sleeper_app, "60000"});
-  started_job job = wait_until_started(job_process);
+  started_job job = drust_test::wait_until_started(job_process, 30s);
   REQUIRE(job.pids.size() == 3);
   auto killed_at = std::chrono::steady_clock::now();
   REQUIRE(::kill(job.pids[1], SIGKILL) == 0);
@@ -92,7 +67,7 @@ TEST_CASE("a node killed with SIGKILL mid-run: drun exits non-zero within 5 s an
 
 TEST_CASE("SIGTERM to drun reaches every node and nothing is left") {
   drust_test::background_process job_process({drun, "--verbose", "-n", "3", sleeper_app, "60000"});
-  started_job job = wait_until_started(job_process);
+  started_job job = drust_test::wait_until_started(job_process, 30s);
   job_process.signal(SIGTERM);
   auto result = job_process.wait(run_limit);
   INFO("stderr: " << result.err);

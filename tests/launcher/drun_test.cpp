@@ -17,10 +17,15 @@
 #include <thread>
 
 #include "control/frame.hpp"
+#include "drun_job.hpp"
 #include "subprocess.hpp"
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
+
+using drust_test::check_nothing_left;
+using drust_test::contains;
+using drust_test::started_job;
 
 namespace {
 
@@ -29,8 +34,6 @@ const std::string fake_node = drust_test::env_or("FAKE_NODE", "fake_node");
 const std::string fake_node_other_build = drust_test::env_or("FAKE_NODE_OTHER_BUILD", "fake_node_other_build");
 const std::string fake_ssh_directory = drust_test::env_or("FAKE_SSH_DIR", "fake_ssh");
 constexpr auto run_limit = 30s;  // for any one drun run in this file
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // A fresh directory for one test's files.
 fs::path scratch_directory(const std::string& name) {
@@ -45,36 +48,6 @@ fs::path write_file(const fs::path& path, const std::string& text) {
   return path;
 }
 
-// What `drun --verbose` said about a job, read as it starts.
-struct started_job {
-  std::string job_id;
-  std::map<int, pid_t> pids;  // node -> pid
-};
-
-// Waits (10 s at most) until drun reports that every node is ready, collecting the job id and pids.
-started_job wait_until_started(drust_test::background_process& process) {
-  started_job job;
-  std::regex node_line(R"(drun: node (\d+) pid (\d+))");
-  std::regex job_line(R"(drun: job ([0-9a-f]{16}))");
-  auto ready = process.wait_for_stderr_line(
-      [&](const std::string& line) {
-        std::smatch match;
-        if (std::regex_search(line, match, node_line)) job.pids[std::stoi(match[1])] = std::stoi(match[2]);
-        if (std::regex_search(line, match, job_line)) job.job_id = match[1];
-        return contains(line, "every node is ready");
-      },
-      10s);
-  REQUIRE_MESSAGE(ready.has_value(), "drun did not report that the job started");
-  return job;
-}
-
-// Every pid is gone and the job's /dev/shm files were removed.
-void check_nothing_left(const started_job& job) {
-  for (const auto& entry : job.pids) {
-    CHECK_MESSAGE(!drust_test::pid_alive(entry.second), "node " << entry.first << " survived");
-  }
-  CHECK(drust_test::shm_files_with_prefix("drust-" + job.job_id + "-").empty());
-}
 
 // The pids drun --verbose printed, from a finished run.
 std::map<int, pid_t> pids_in(const std::string& err) {
@@ -103,7 +76,7 @@ TEST_CASE("drun exits with node 0's exit status") {
 
 TEST_CASE("a node killed with SIGKILL mid-run stops the job within 5 s and leaves nothing behind") {
   drust_test::background_process job_process({drun, "--verbose", "-n", "3", fake_node, "--sleep-ms=60000", "--shm"});
-  started_job job = wait_until_started(job_process);
+  started_job job = drust_test::wait_until_started(job_process, 10s);
   REQUIRE(job.pids.size() == 3);
   CHECK(drust_test::shm_files_with_prefix("drust-" + job.job_id + "-").size() == 3);
 
@@ -133,7 +106,7 @@ TEST_CASE("a node that exits early with a status ends the job with that status")
 
 TEST_CASE("SIGTERM to drun is forwarded to every node and nothing is left") {
   drust_test::background_process job_process({drun, "--verbose", "-n", "3", fake_node, "--sleep-ms=60000", "--shm"});
-  started_job job = wait_until_started(job_process);
+  started_job job = drust_test::wait_until_started(job_process, 10s);
   job_process.signal(SIGTERM);
   auto result = job_process.wait(run_limit);
   INFO("stderr: " << result.err);
@@ -146,7 +119,7 @@ TEST_CASE("SIGTERM to drun is forwarded to every node and nothing is left") {
 
 TEST_CASE("no node outlives drun, even when drun is killed with SIGKILL") {
   drust_test::background_process job_process({drun, "--verbose", "-n", "3", fake_node, "--sleep-ms=60000", "--ignore-sigterm"});
-  started_job job = wait_until_started(job_process);
+  started_job job = drust_test::wait_until_started(job_process, 10s);
   job_process.signal(SIGKILL);
   auto result = job_process.wait(run_limit);
   CHECK(result.term_signal == SIGKILL);
@@ -164,7 +137,7 @@ TEST_CASE("no node outlives drun, even when drun is killed with SIGKILL") {
 TEST_CASE("a second signal kills nodes that ignore the first") {
   drust_test::background_process job_process(
       {drun, "--verbose", "-n", "2", fake_node, "--sleep-ms=60000", "--ignore-sigterm"});
-  started_job job = wait_until_started(job_process);
+  started_job job = drust_test::wait_until_started(job_process, 10s);
   job_process.signal(SIGTERM);
   std::this_thread::sleep_for(500ms);
   for (const auto& [node, pid] : job.pids) CHECK(drust_test::pid_alive(pid));  // they ignored it
