@@ -33,7 +33,6 @@ const std::string sleeper_app = drust_test::env_or("SLEEPER_APP", "sleeper_app")
 const std::string sleeper_app_other_build = drust_test::env_or("SLEEPER_APP_OTHER_BUILD", "sleeper_app_other_build");
 constexpr auto run_limit = 60s;
 
-
 }  // namespace
 
 TEST_CASE("main's return value is drun's exit status") {
