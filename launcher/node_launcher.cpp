@@ -138,7 +138,7 @@ bool reads_drun_stdin(const planned_node& node) { return node.id == 0 && ::isatt
 ::std::vector<::std::pair<::std::string, ::std::string>> node_environment(const job_plan& plan,
                                                                          const planned_node& node,
                                                                          const ::std::string& controller_address) {
-  return {
+  ::std::vector<::std::pair<::std::string, ::std::string>> environment = {
       {"DRUST_JOB", plan.job_id},
       {"DRUST_COOKIE", plan.cookie},
       {"DRUST_NODE", ::std::to_string(node.id)},
@@ -151,6 +151,12 @@ bool reads_drun_stdin(const planned_node& node) { return node.id == 0 && ::isatt
       {"DRUST_CACHE_SIZE", ::std::to_string(node.cache_size)},
       {"DRUST_FABRIC_HOST", node.fabric_host},
   };
+  // Runtime settings the user gave drun travel to every node, remote ones included (the node
+  // checks their values).
+  for (const char* setting : {"DRUST_PROGRESS"}) {
+    if (const char* value = ::getenv(setting); value != nullptr && *value != '\0') environment.emplace_back(setting, value);
+  }
+  return environment;
 }
 
 ::std::vector<::std::string> remote_node_command(const job_plan& plan, const planned_node& node,

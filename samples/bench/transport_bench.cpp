@@ -581,6 +581,9 @@ std::unique_ptr<drust_side> open_drust(const std::string& provider, const std::s
   options.endpoint.job = job;
   options.endpoint.node = node;
   options.cookie = fabric::fold_cookie(job);
+  // DRUST_PROGRESS=spin measures the layer with a progress thread that never sleeps (and, on
+  // tcp;ofi_rxm, a CQ without a wait object), as a job started with it would run.
+  if (auto mode = fabric::progress_mode_from_environment(); mode.ok()) options.progress = *mode;
   auto opened = fabric::transport::open(options);
   check(opened.status(), "opening the drust transport");
   side->transport = std::move(*opened);

@@ -80,7 +80,7 @@ absl::Status endpoint::open_resources(const endpoint_options& options) {
   fi_cq_attr cq_attr{};
   cq_attr.format = FI_CQ_FORMAT_MSG;
   cq_attr.size = 1024;
-  cq_attr.wait_obj = traits_->idle == idle_wait::wait_fd ? FI_WAIT_FD : FI_WAIT_NONE;
+  cq_attr.wait_obj = traits_->idle == idle_wait::wait_fd && options.wait_object ? FI_WAIT_FD : FI_WAIT_NONE;
   if ((rc = fi_cq_open(domain_, &cq_attr, &cq_, nullptr)) != 0) return fabric_status("fi_cq_open", rc);
   if (cq_attr.wait_obj == FI_WAIT_FD && fi_control(&cq_->fid, FI_GETWAIT, &wait_fd_) != 0) wait_fd_ = -1;
 

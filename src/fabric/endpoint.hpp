@@ -28,6 +28,7 @@ struct endpoint_options {
   ::std::string job;               // names the shm endpoint: drust-<job>-n<node>
   int node = 0;
   ::std::string bind_host = "127.0.0.1";  // for providers with bind_to_host
+  bool wait_object = true;  // open the CQ with the provider's wait object (idle_wait::wait_fd)
 };
 
 // A registered memory region: what a peer needs to reach it, and what local calls pass as desc.

@@ -84,6 +84,14 @@ struct transport::send_slot_pool {
   ::std::byte* buffer(int slot) { return base + static_cast<::std::size_t>(slot) * max_message_bytes; }
 };
 
+absl::StatusOr<progress_mode> progress_mode_from_environment() {
+  const char* text = ::getenv("DRUST_PROGRESS");
+  if (text == nullptr || *text == '\0' || ::std::string_view(text) == "sleep") return progress_mode::sleep;
+  if (::std::string_view(text) == "spin") return progress_mode::spin;
+  return absl::InvalidArgumentError(absl::StrCat("DRUST_PROGRESS='", text,
+                                                 "' is not a progress mode: use sleep (the default) or spin"));
+}
+
 ::std::uint64_t fold_cookie(::std::string_view cookie) {
   ::std::uint64_t hash = 1469598103934665603ull;  // FNV-1a
   for (char c : cookie) {
@@ -101,7 +109,10 @@ absl::StatusOr<::std::unique_ptr<transport>> transport::open(const transport_opt
   opened->node_ = options.endpoint.node;
   opened->cookie_ = options.cookie;
   opened->operation_timeout_ = options.operation_timeout;
-  DRUST_ASSIGN_OR_RETURN(opened->endpoint_, endpoint::open(options.endpoint));
+  opened->progress_ = options.progress;
+  endpoint_options endpoint_settings = options.endpoint;
+  endpoint_settings.wait_object = options.progress == progress_mode::sleep;
+  DRUST_ASSIGN_OR_RETURN(opened->endpoint_, endpoint::open(endpoint_settings));
 
   const ::std::size_t arena_bytes = (receive_slot_count + send_slot_count) * max_message_bytes;
   opened->message_arena_.reset(new ::std::byte[arena_bytes]);
@@ -670,7 +681,7 @@ void transport::progress_loop() {
       continue;
     }
     const auto idle_for = steady_clock::now() - idle_since;
-    if (!parked && idle_for < progress_spin) {
+    if (!parked && (idle_for < progress_spin || progress_ == progress_mode::spin)) {
       if (idle_for >= pause_window) ::sched_yield();
       continue;
     }

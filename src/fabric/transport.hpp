@@ -35,8 +35,17 @@
 
 namespace drust::fabric {
 
+// What an idle progress thread does. `sleep` (the default) costs an idle node almost nothing but
+// a wake-up on the next message, and on providers with a wait fd (tcp;ofi_rxm) 1-2 us per
+// operation for the wait object; `spin` polls forever: lowest latency, one busy core per node.
+enum class progress_mode { sleep, spin };
+
+// The mode DRUST_PROGRESS names ("sleep" or "spin"; unset: sleep), or an error naming the fix.
+absl::StatusOr<progress_mode> progress_mode_from_environment();
+
 struct transport_options {
   endpoint_options endpoint;
+  progress_mode progress = progress_mode::sleep;
   ::std::uint64_t cookie = 0;  // carried by every message; others are dropped
   ::std::chrono::milliseconds operation_timeout{10000};
 };
@@ -191,6 +200,7 @@ class transport {
   ::std::vector<::std::string> peer_failures_ ABSL_GUARDED_BY(peers_lock_);
   ::std::atomic<bool> any_peer_failed_{false};
 
+  progress_mode progress_ = progress_mode::sleep;
   ::std::atomic<int> active_waiters_{0};  // callers inside wait_until
   ::std::atomic<bool> stopping_{false};
   ::std::thread progress_thread_;

@@ -84,6 +84,7 @@ absl::Status node_runtime::bootstrap() {
   options.endpoint.node = config_.node;
   options.endpoint.bind_host = config_.fabric_host;
   options.cookie = fabric::fold_cookie(config_.cookie);
+  DRUST_ASSIGN_OR_RETURN(options.progress, fabric::progress_mode_from_environment());
   DRUST_ASSIGN_OR_RETURN(transport_, fabric::transport::open(options));
   DRUST_ASSIGN_OR_RETURN(fabric::memory_region region, transport_->expose(partition_.begin(), partition_.size()));
 

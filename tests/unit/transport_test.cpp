@@ -70,6 +70,9 @@ fabric::peer_info peer_from(const std::string& blob, int pid) {
   return peer;
 }
 
+// Both sides of a pair run in this progress mode (set before the fork).
+fabric::progress_mode pair_progress = fabric::progress_mode::sleep;
+
 side open_side(const std::string& provider, const std::string& job, int node, std::chrono::milliseconds timeout) {
   side s;
   fabric::transport_options options;
@@ -78,6 +81,7 @@ side open_side(const std::string& provider, const std::string& job, int node, st
   options.endpoint.node = node;
   options.cookie = fabric::fold_cookie("0123456789abcdef");
   options.operation_timeout = timeout;
+  options.progress = pair_progress;
   auto opened = fabric::transport::open(options);
   REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
   s.transport = std::move(*opened);
@@ -248,6 +252,26 @@ void check_concurrent_callers(const std::string& provider) {
   for (auto& thread : threads) thread.join();
   // Every reply reached the caller that asked, whichever thread polled it off the queue.
   CHECK(wrong == 0);
+}
+
+TEST_CASE("progress mode spin (a CQ without wait object): round trips, reads and writes on tcp;ofi_rxm and shm") {
+  pair_progress = fabric::progress_mode::spin;
+  check_round_trip_and_rma("tcp;ofi_rxm");
+  check_round_trip_and_rma("shm");
+  pair_progress = fabric::progress_mode::sleep;
+}
+
+TEST_CASE("DRUST_PROGRESS names the progress mode, and a bad value is an error that says what to use") {
+  ::setenv("DRUST_PROGRESS", "spin", 1);
+  CHECK(fabric::progress_mode_from_environment().value() == fabric::progress_mode::spin);
+  ::setenv("DRUST_PROGRESS", "sleep", 1);
+  CHECK(fabric::progress_mode_from_environment().value() == fabric::progress_mode::sleep);
+  ::setenv("DRUST_PROGRESS", "fast", 1);
+  auto bad = fabric::progress_mode_from_environment();
+  REQUIRE_FALSE(bad.ok());
+  CHECK(std::string(bad.status().message()).find("use sleep (the default) or spin") != std::string::npos);
+  ::unsetenv("DRUST_PROGRESS");
+  CHECK(fabric::progress_mode_from_environment().value() == fabric::progress_mode::sleep);
 }
 
 TEST_CASE("shm: concurrent callers each get their own replies") { check_concurrent_callers("shm"); }
