@@ -630,10 +630,12 @@ constexpr char reply_done = 'D';
                             int from_parent, shared_control* control) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   auto drust = open_drust(provider, job, 1);
-  drust->transport->on_request(
-      echo_kind, [](const fabric::incoming_message& m) -> absl::StatusOr<std::string> {
-        return std::string(m.payload);
-      });
+  // The reply is written into the transport's reused buffer, as raw writes into its send buffer.
+  drust->transport->on_request(echo_kind, fabric::reply_handler([](const fabric::incoming_message& m,
+                                                                   std::string& reply) {
+                                 reply.assign(m.payload.data(), m.payload.size());
+                                 return absl::OkStatus();
+                               }));
   const fabric::provider_traits& traits = *fabric::find_provider(provider);
   raw_endpoint raw(traits, job, 1, false);
   std::unique_ptr<raw_endpoint> raw_fd;
@@ -897,14 +899,14 @@ class pair_run {
     const std::string payload(is_read ? 0 : spec.size, 'p');
     fabric::transport& t = *drust_->transport;
     raw_endpoint* raw = raw_for(which);
+    std::string reply;  // reused across the batch, as raw reuses its receive buffer
     auto one = [&] {
       if (drust) {
         if (is_read) {
           check(t.read(1, drust_->memory.base, spec.size, child_drust_base_), "drust read");
         } else {
-          auto reply = t.call(1, echo_kind, payload);
-          check(reply.status(), "drust call");
-          if (reply->size() != payload.size()) die("drust echo came back with the wrong length");
+          check(t.call(1, echo_kind, payload, reply), "drust call");
+          if (reply.size() != payload.size()) die("drust echo came back with the wrong length");
         }
       } else if (is_read) {
         raw->read(1, spec.size, 0);

@@ -73,7 +73,7 @@ struct transport::pending_call {
   ::std::atomic<int> state{state_pending};
   ::std::uint64_t request_id = 0;
   int peer = 0;
-  ::std::string reply;  // or the error text when state_failed
+  ::std::string* reply = nullptr;  // the caller's buffer: the reply, or the error text when state_failed
 };
 
 struct transport::send_slot_pool {
@@ -161,8 +161,18 @@ absl::StatusOr<memory_region> transport::expose(void* base, ::std::size_t length
   return region;
 }
 
-void transport::on_request(message_kind kind, request_handler handler) {
+void transport::on_request(message_kind kind, reply_handler handler) {
   request_handlers_[kind] = ::std::move(handler);
+}
+
+void transport::on_request(message_kind kind, request_handler handler) {
+  on_request(kind, reply_handler([handler = ::std::move(handler)](const incoming_message& message,
+                                                                   ::std::string& reply) -> absl::Status {
+    absl::StatusOr<::std::string> result = handler(message);
+    if (!result.ok()) return result.status();
+    reply = ::std::move(*result);
+    return absl::OkStatus();
+  }));
 }
 
 void transport::on_message(message_kind kind, message_handler handler) {
@@ -240,7 +250,7 @@ void transport::mark_peer_failed(int peer, const ::std::string& reason) {
   absl::MutexLock hold(&calls_lock_);
   for (pending_call*& waiting : calls_) {
     if (waiting != nullptr && waiting->peer == peer) {
-      waiting->reply = reason;
+      *waiting->reply = reason;
       waiting->state.store(state_failed, ::std::memory_order_release);
       waiting = nullptr;
     }
@@ -424,8 +434,15 @@ absl::Status transport::send(int peer, message_kind kind, ::std::string_view pay
 }
 
 absl::StatusOr<::std::string> transport::call(int peer, message_kind kind, ::std::string_view payload) {
+  ::std::string reply;
+  DRUST_RETURN_IF_ERROR(call(peer, kind, payload, reply));
+  return reply;
+}
+
+absl::Status transport::call(int peer, message_kind kind, ::std::string_view payload, ::std::string& reply) {
   pending_call waiting;
   waiting.peer = peer;
+  waiting.reply = &reply;
   ::std::uint64_t request_id = 0;
   while (request_id == 0) {
     {
@@ -456,13 +473,13 @@ absl::StatusOr<::std::string> transport::call(int peer, message_kind kind, ::std
   if (!waited.ok()) {
     forget();
     // A failure may have been recorded on the call itself just before the wait noticed.
-    if (waiting.state.load(::std::memory_order_acquire) == state_done) return ::std::move(waiting.reply);
+    if (waiting.state.load(::std::memory_order_acquire) == state_done) return absl::OkStatus();
     return waited;
   }
   if (waiting.state.load(::std::memory_order_acquire) == state_failed) {
-    return absl::UnavailableError(absl::StrCat("request to node ", peer, " failed: ", waiting.reply));
+    return absl::UnavailableError(absl::StrCat("request to node ", peer, " failed: ", reply));
   }
-  return ::std::move(waiting.reply);
+  return absl::OkStatus();
 }
 
 absl::Status transport::one_sided(bool is_read, int peer, void* local, ::std::size_t length,
@@ -604,21 +621,24 @@ void transport::dispatch(const wire_header& header, ::std::string_view payload) 
     pending_call*& slot = calls_[header.request_id % call_slots];
     if (slot == nullptr || slot->request_id != header.request_id) return;  // the caller gave up
     pending_call* waiting = ::std::exchange(slot, nullptr);
-    waiting->reply.assign(payload.data(), payload.size());
+    waiting->reply->assign(payload.data(), payload.size());
     waiting->state.store((header.flags & flag_error) ? state_failed : state_done, ::std::memory_order_release);
     return;
   }
   ++dispatch_depth;
   incoming_message message{source, header.kind, payload};
   if (header.flags & flag_request) {
-    absl::StatusOr<::std::string> reply =
+    // One reply buffer per thread, reused: a handler that writes into it allocates nothing.
+    thread_local ::std::string reply;
+    reply.clear();
+    absl::Status handled =
         request_handlers_[header.kind]
-            ? request_handlers_[header.kind](message)
+            ? request_handlers_[header.kind](message, reply)
             : absl::UnimplementedError(absl::StrCat("node ", node_, " has no handler for message kind ",
                                                     header.kind, " (do all nodes run the same build?)"));
-    const ::std::uint16_t flags = reply.ok() ? flag_reply : (flag_reply | flag_error);
-    ::std::string body = reply.ok() ? ::std::move(*reply) : ::std::string(reply.status().message());
-    absl::Status sent = send_framed(source, reply_kind, flags, header.request_id, body);
+    const ::std::uint16_t flags = handled.ok() ? flag_reply : (flag_reply | flag_error);
+    if (!handled.ok()) reply.assign(handled.message().data(), handled.message().size());
+    absl::Status sent = send_framed(source, reply_kind, flags, header.request_id, reply);
     if (!sent.ok() && !stopping_.load()) {
       ::std::fprintf(stderr, "drust: node %d: could not answer node %d: %s\n", node_, source,
                      ::std::string(sent.message()).c_str());

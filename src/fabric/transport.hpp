@@ -67,6 +67,9 @@ struct incoming_message {
 
 // A request handler returns the reply's payload, or an error that the caller receives.
 using request_handler = ::std::function<absl::StatusOr<::std::string>(const incoming_message&)>;
+// The same, writing the payload into `reply` (empty on entry, reused between requests, so a
+// handler that writes into it allocates nothing).
+using reply_handler = ::std::function<absl::Status(const incoming_message&, ::std::string& reply)>;
 using message_handler = ::std::function<void(const incoming_message&)>;
 
 struct transport_counters {
@@ -97,6 +100,7 @@ class transport {
   // Handlers, registered before connect(); they run on whichever thread polls the completion
   // queue, so they must be short and must not block on the network.
   void on_request(message_kind kind, request_handler handler);
+  void on_request(message_kind kind, reply_handler handler);
   void on_message(message_kind kind, message_handler handler);
 
   // Learns every node (index = node id), posts receives and starts the progress thread.
@@ -108,6 +112,8 @@ class transport {
 
   // A request and its reply.
   absl::StatusOr<::std::string> call(int peer, message_kind kind, ::std::string_view payload);
+  // The same, the reply written into `reply` (whose capacity is reused: no allocation on a hot path).
+  absl::Status call(int peer, message_kind kind, ::std::string_view payload, ::std::string& reply);
   // A one-way message.
   absl::Status send(int peer, message_kind kind, ::std::string_view payload);
   // One-sided reads and writes of a peer's exposed memory.
@@ -175,7 +181,7 @@ class transport {
   // libfabric is opened with FI_THREAD_DOMAIN: every call into the endpoint holds this lock.
   mutable absl::Mutex endpoint_lock_;
 
-  ::std::array<request_handler, max_message_kinds> request_handlers_;
+  ::std::array<reply_handler, max_message_kinds> request_handlers_;
   ::std::array<message_handler, max_message_kinds> message_handlers_;
 
   ::std::unique_ptr<::std::byte[]> message_arena_;  // receive buffers, then send slots

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <atomic>
+#include <cctype>
 #include <filesystem>
 #include <thread>
 #include <cstring>
@@ -24,6 +25,7 @@ namespace {
 
 constexpr fabric::message_kind echo_kind = fabric::first_user_kind;
 constexpr fabric::message_kind note_kind = fabric::first_user_kind + 1;
+constexpr fabric::message_kind upper_kind = fabric::first_user_kind + 2;
 constexpr std::size_t exposed_bytes = 2u << 20;
 
 void write_blob(int fd, const std::string& blob) {
@@ -100,6 +102,12 @@ side open_side(const std::string& provider, const std::string& job, int node, st
     std::string reply(m.payload.rbegin(), m.payload.rend());
     return reply;
   });
+  // A handler that writes into the transport's reply buffer; an error comes back as an error.
+  s.transport->on_request(upper_kind, fabric::reply_handler([](const fabric::incoming_message& m, std::string& reply) {
+    if (m.payload.empty()) return absl::InvalidArgumentError("nothing to shout");
+    for (char c : m.payload) reply.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    return absl::OkStatus();
+  }));
   write_blob(to_parent, describe(s));
   std::string parent = read_blob(from_parent);
   std::vector<fabric::peer_info> peers{peer_from(parent, ::getppid()), peer_from(describe(s), ::getpid())};
@@ -180,6 +188,16 @@ void check_round_trip_and_rma(const std::string& provider) {
   REQUIRE(large_reply.ok());
   CHECK(large_reply->size() == large.size());
   CHECK(large_reply->back() == 'a');
+
+  // The reply-buffer forms: the caller's string is overwritten (not appended to) and reused.
+  std::string reply_buffer = "left over";
+  REQUIRE(t.call(1, upper_kind, "quiet", reply_buffer).ok());
+  CHECK(reply_buffer == "QUIET");
+  REQUIRE(t.call(1, upper_kind, "again", reply_buffer).ok());
+  CHECK(reply_buffer == "AGAIN");
+  absl::Status refused = t.call(1, upper_kind, "", reply_buffer);
+  CHECK_FALSE(refused.ok());
+  CHECK(std::string(refused.message()).find("nothing to shout") != std::string::npos);
 
   // The child filled its memory with (i * 7 + 1) & 0xff.
   for (std::size_t length : {std::size_t{64}, std::size_t{4096}, std::size_t{1} << 20}) {
