@@ -23,6 +23,12 @@ int local_core_count();
 absl::StatusOr<::std::map<::std::string, int>> remote_core_counts(const ::std::vector<::std::string>& hosts,
                                                                   ::std::chrono::milliseconds timeout);
 
+// The address of this machine that the kernel would use to reach `remote_host` (the source address
+// of its route there; a UDP socket is connected, nothing is sent), or empty when it cannot tell.
+// A controller listening on a wildcard address announces this one, which the remote host can reach,
+// rather than the host name, which may resolve to a loopback address (Debian maps it to 127.0.1.1).
+::std::string address_towards(const ::std::string& remote_host);
+
 // The ssh command line drun uses to reach `host` (BatchMode: never ask for a password).
 ::std::vector<::std::string> ssh_command(const ::std::string& host);
 

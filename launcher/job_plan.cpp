@@ -85,6 +85,7 @@ host_facts default_host_facts(::std::chrono::milliseconds timeout) {
   facts.is_local = is_local_host;
   facts.local_cores = local_core_count;
   facts.remote_cores = [timeout](const ::std::vector<::std::string>& hosts) { return remote_core_counts(hosts, timeout); };
+  facts.address_towards = address_towards;
   return facts;
 }
 
@@ -190,8 +191,15 @@ absl::StatusOr<job_plan> make_job_plan(const drun_options& options, const ::std:
         "\"): add \"controller\": \"<address of this machine that ", remote.host,
         " can reach>:<port>\", e.g. \"10.0.0.1:7000\""));
   }
-  plan.controller_advertised_host =
-      is_wildcard_address(plan.controller.host) ? this_host_name() : plan.controller.host;
+  plan.controller_advertised_host = plan.controller.host;
+  if (is_wildcard_address(plan.controller.host)) {
+    // Listening everywhere: announce the address this machine uses towards the (first) remote
+    // host, which that host can reach; the host name is the fallback (it may map to loopback).
+    ::std::string towards;
+    auto remote = ::std::find_if(plan.nodes.begin(), plan.nodes.end(), [](const planned_node& node) { return !node.local; });
+    if (remote != plan.nodes.end() && facts.address_towards) towards = facts.address_towards(remote->host);
+    plan.controller_advertised_host = towards.empty() ? this_host_name() : towards;
+  }
 
   // Fabric addresses: loopback on a one-host job; otherwise local nodes must be reachable from the
   // other hosts, at the address the cluster file gave for this machine.

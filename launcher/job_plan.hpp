@@ -75,6 +75,8 @@ struct host_facts {
   ::std::function<bool(const ::std::string&)> is_local;
   ::std::function<int()> local_cores;
   ::std::function<absl::StatusOr<::std::map<::std::string, int>>(const ::std::vector<::std::string>&)> remote_cores;
+  // This machine's address towards a remote host, or empty (unset: always empty).
+  ::std::function<::std::string(const ::std::string&)> address_towards;
 };
 
 // This machine's answers (hosts.hpp); remote hosts are asked through ssh within `timeout`.

@@ -9,6 +9,7 @@
 
 #include "byte_size.hpp"
 #include "cluster_file.hpp"
+#include "hosts.hpp"
 #include "job_plan.hpp"
 #include "node_launcher.hpp"
 #include "provider.hpp"
@@ -48,6 +49,11 @@ launcher::drun_options options_for_cluster() {
 }
 
 }  // namespace
+
+TEST_CASE("address_towards names this machine's source address for a destination") {
+  CHECK(launcher::address_towards("127.0.0.1") == "127.0.0.1");
+  CHECK(launcher::address_towards("no-such-host.invalid").empty());
+}
 
 TEST_CASE("a valid cluster file parses to the values it gives") {
   auto parsed = launcher::parse_cluster_file(R"({
@@ -242,6 +248,16 @@ TEST_CASE("a plan across hosts needs a controller address and uses tcp") {
   CHECK(plan->nodes[2].program == "/opt/other");
   CHECK(plan->nodes[1].program.front() == '/');  // drun's ./app, made absolute for ssh
   CHECK(plan->nodes[0].cores == 8);
+
+  // A controller listening on every address announces the address this machine uses towards the
+  // remote host, and local nodes bind there, not to a host name that may map to loopback.
+  cluster.controller = launcher::controller_address{"0.0.0.0", 7000};
+  auto facts = test_hosts();
+  facts.address_towards = [](const std::string& host) { return host == "hostb" ? std::string("10.9.8.7") : std::string(); };
+  auto wildcard = launcher::make_job_plan(options_for_cluster(), cluster, facts);
+  REQUIRE(wildcard.ok());
+  CHECK(wildcard->controller_advertised_host == "10.9.8.7");
+  CHECK(wildcard->nodes[0].fabric_host == "10.9.8.7");
 
   auto options = options_for_cluster();
   options.provider = "shm";
