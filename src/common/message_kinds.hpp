@@ -9,5 +9,9 @@ namespace drust::message_kinds {
 // src/thread
 inline constexpr ::std::uint16_t thread_spawn = 16;
 inline constexpr ::std::uint16_t thread_done = 17;
+// src/heap
+inline constexpr ::std::uint16_t heap_allocate = 24;
+inline constexpr ::std::uint16_t heap_free_batch = 25;
+inline constexpr ::std::uint16_t heap_adopt = 26;
 
 }  // namespace drust::message_kinds

@@ -39,6 +39,12 @@ absl::StatusOr<node_config> node_config::from_environment() {
   config.cores = static_cast<int>(::std::max(1u, ::std::thread::hardware_concurrency()));
   DRUST_ASSIGN_OR_RETURN(config.heap_size, number("DRUST_HEAP_SIZE", config.heap_size));
   config.partition_size = config.heap_size;
+  DRUST_ASSIGN_OR_RETURN(config.cache_size, number("DRUST_CACHE_SIZE", config.heap_size / 4));
+  DRUST_ASSIGN_OR_RETURN(::std::uint64_t pressure, number("DRUST_HEAP_PRESSURE", 90));
+  if (pressure < 1 || pressure > 100) {
+    return absl::InvalidArgumentError(absl::StrCat("DRUST_HEAP_PRESSURE=", pressure, " is not a percentage from 1 to 100"));
+  }
+  config.heap_pressure = static_cast<double>(pressure) / 100.0;
   if (variable("DRUST_NODE") == nullptr) return config;  // a one-node cluster
 
   config.in_job = true;

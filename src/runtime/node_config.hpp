@@ -20,6 +20,7 @@ struct node_config {
   ::std::uint64_t partition_size = 1ull << 30;
   ::std::uint64_t heap_size = 1ull << 30;
   ::std::uint64_t cache_size = 256ull << 20;
+  double heap_pressure = 0.9;  // past this fraction of its heap, a node allocates elsewhere
   int cores = 1;
 
   // Reads DRUST_* variables; an error names the variable and what is wrong with it.

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include <drust/detail/heap.hpp>
 #include <drust/runtime>
 
 #include "control/frame.hpp"
@@ -72,6 +73,13 @@ absl::Status node_runtime::start(const node_config& config) {
   config_ = config;
   heap::heap_layout layout{config.partition_size, config.nodes};
   DRUST_ASSIGN_OR_RETURN(partition_, heap::partition::reserve(layout, config.node));
+  heap::global_heap_options heap_options;
+  heap_options.heap_size = config.heap_size;
+  heap_options.pressure_threshold = config.heap_pressure;
+  global_heap_ = ::std::make_unique<heap::global_heap>(partition_, config.node, heap_options);
+  objects_ = ::std::make_unique<coherence::object_store>(*global_heap_, config.cache_size);
+  detail::local_heap_begin = reinterpret_cast<::std::uint64_t>(partition_.begin());
+  detail::local_heap_size = partition_.size();
   if (config.in_job) DRUST_RETURN_IF_ERROR(bootstrap());
   started_.store(true, ::std::memory_order_release);
   return absl::OkStatus();
@@ -132,6 +140,8 @@ absl::Status node_runtime::bootstrap() {
   }
 
   threads::install({transport_.get(), config_.node, config_.nodes, total_cores});
+  global_heap_->attach(transport_.get());
+  objects_->attach(transport_.get());
   DRUST_RETURN_IF_ERROR(transport_->connect(::std::move(peers)));
   DRUST_RETURN_IF_ERROR(send_control({{"type", "ready"}}));
   DRUST_ASSIGN_OR_RETURN(json start, control::receive_frame(control_fd_, welcome_timeout));
@@ -164,7 +174,8 @@ void node_runtime::control_loop() {
     if (absl::IsDeadlineExceeded(message.status())) {
       (void)send_control({{"type", "load"},
                           {"threads", threads::threads_running()},
-                          {"heap_used", 0}});
+                          {"heap_used", global_heap_->bytes_in_use()},
+                          {"heap_capacity", global_heap_->capacity()}});
       continue;
     }
     // The launcher is gone (or sent garbage): nothing can end this job cleanly any more.
@@ -183,6 +194,9 @@ void node_runtime::handle_control_message(const json& message) {
     ::std::string reason = message.value("reason", ::std::string("it failed"));
     if (transport_) transport_->mark_peer_failed(node, reason);
     threads::fail_node(node, reason);
+  } else if (type == "placement") {
+    // The controller's advice: where this node's allocations go past the pressure threshold.
+    global_heap_->set_preferred_node(message.value("heap_node", -1));
   } else if (type == "error") {
     leave(config_.node, message.value("message", ::std::string("the controller ended the job")));
   }
@@ -194,6 +208,7 @@ void node_runtime::serve_until_shutdown() {
     shutdown_lock_.Await(absl::Condition(&shutdown_));
   }
   finishing_.store(true, ::std::memory_order_release);
+  global_heap_->stop();
   if (transport_) transport_->stop();
 }
 
@@ -202,6 +217,7 @@ void node_runtime::finish(int status) {
   (void)send_control({{"type", "finish"}, {"status", status}});
   ::shutdown(control_fd_, SHUT_RDWR);
   if (control_thread_.joinable()) control_thread_.join();
+  global_heap_->stop();
   if (transport_) transport_->stop();
 }
 
@@ -227,6 +243,28 @@ runtime_stats stats() noexcept {
   if (partition.reserved()) {
     result.heap_begin = reinterpret_cast<::std::uint64_t>(partition.begin());
     result.heap_bytes = partition.size();
+  }
+  runtime::node_runtime& node = runtime::node_runtime::instance();
+  if (heap::global_heap* heap = node.global_heap()) {
+    const heap::global_heap_counters& counters = heap->counters();
+    result.heap_used = heap->bytes_in_use();
+    result.heap_capacity = heap->capacity();
+    result.live_objects = counters.live_blocks.load();
+    for (const auto& count : counters.allocations_by_node) result.allocations_by_node.push_back(count.load());
+    result.remote_frees = counters.remote_frees_sent.load();
+    result.remote_frees_received = counters.remote_frees_received.load();
+  }
+  if (coherence::object_store* objects = node.objects()) {
+    const coherence::object_store_counters& counters = objects->counters();
+    const coherence::read_cache_stats cache = objects->cache().stats();
+    result.remote_reads = counters.remote_reads.load();
+    result.remote_read_bytes = counters.remote_read_bytes.load();
+    result.cache_hits = cache.hits + objects->borrow_hits();
+    result.cache_misses = cache.misses;
+    result.cache_evictions = cache.evictions;
+    result.cache_bytes = cache.bytes_cached;
+    result.moves = counters.moves.load();
+    result.move_bytes = counters.move_bytes.load();
   }
   return result;
 }

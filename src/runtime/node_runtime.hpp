@@ -14,7 +14,9 @@
 
 #include "absl/synchronization/mutex.h"
 #include "common/status.hpp"
+#include "coherence/object_store.hpp"
 #include "fabric/transport.hpp"
+#include "heap/global_heap.hpp"
 #include "heap/partition.hpp"
 #include "runtime/node_config.hpp"
 
@@ -34,6 +36,9 @@ class node_runtime {
   const node_config& config() const { return config_; }
   fabric::transport* transport() { return transport_.get(); }
   const heap::partition& partition() const { return partition_; }
+  // nullptr until start() has reserved the heap.
+  heap::global_heap* global_heap() { return global_heap_.get(); }
+  coherence::object_store* objects() { return objects_.get(); }
   bool started() const { return started_.load(::std::memory_order_acquire); }
 
  private:
@@ -45,6 +50,8 @@ class node_runtime {
 
   node_config config_;
   heap::partition partition_;
+  ::std::unique_ptr<heap::global_heap> global_heap_;
+  ::std::unique_ptr<coherence::object_store> objects_;
   ::std::unique_ptr<fabric::transport> transport_;
   int control_fd_ = -1;
   absl::Mutex control_send_lock_;

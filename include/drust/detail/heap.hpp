@@ -1,0 +1,87 @@
+// Internal: the boundary between drust's handle templates (<drust/std/memory>, <drust/std/vector>,
+// <drust/std/string>) and the runtime's global heap and read cache.
+//
+// A handle holds one *global word*: a 48-bit global-heap address with a 16-bit colour in the top
+// bits (docs/design/coherence.md). The fast paths (is this object here?) are inline; everything
+// that may allocate, read another node or move an object is a call into libdrust.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace drust::detail {
+
+using global_word = ::std::uint64_t;
+
+inline constexpr unsigned colour_shift = 48;
+inline constexpr global_word address_mask = (global_word{1} << colour_shift) - 1;
+inline constexpr ::std::uint16_t last_colour = 0xffff;
+
+constexpr ::std::uint64_t address_of(global_word word) noexcept { return word & address_mask; }
+constexpr ::std::uint16_t colour_of(global_word word) noexcept {
+  return static_cast<::std::uint16_t>(word >> colour_shift);
+}
+
+// This node's partition of the global heap, [local_heap_begin, local_heap_begin + local_heap_size);
+// set once when the runtime starts (before main), never changed after.
+extern ::std::uint64_t local_heap_begin;
+extern ::std::uint64_t local_heap_size;
+
+// Whether the object lives on this node (its bytes may be used in place).
+inline bool is_local(global_word word) noexcept {
+  return address_of(word) - local_heap_begin < local_heap_size;
+}
+
+// The object's bytes on this node: only meaningful when is_local(word).
+template <class T>
+T* local_pointer(global_word word) noexcept {
+  return reinterpret_cast<T*>(static_cast<::std::uintptr_t>(address_of(word)));
+}
+
+// A new block of `size` bytes aligned to `alignment` (a power of two): on this node while its
+// partition is below the pressure threshold, else on the node the controller picks. Its colour
+// is one that no copy of an earlier object at the same address can carry. Throws
+// drust::heap_exhausted (a std::bad_alloc) when no node has room.
+global_word allocate(::std::size_t size, ::std::size_t alignment);
+// Frees a block wherever it lives (a remote one: batched and sent to its home). Does not run a
+// destructor.
+void deallocate(global_word word) noexcept;
+
+// Copies `size` bytes of the object to `destination` (one one-sided read when it is remote).
+void read_object(global_word word, void* destination, ::std::size_t size);
+// Writes `size` bytes over the object (one one-sided write when it is remote).
+void write_object(global_word word, const void* source, ::std::size_t size);
+
+// Immutable borrow of a remote object (is_local(word) is false): the bytes of a cached copy.
+// The copy stays pinned by the calling thread's recent-borrow table, which holds the last
+// `borrow_table_size` distinct objects the thread read this way (docs/design/coherence.md); a
+// reference kept longer than that needs a drust::ref guard (pin_copy).
+inline constexpr ::std::size_t borrow_table_size = 1024;
+const void* borrow_copy(global_word word, ::std::size_t size, ::std::size_t alignment);
+
+// The same, pinned until unpin_copy(pin): what drust::ref guards use.
+struct pinned_copy {
+  const void* bytes = nullptr;
+  void* pin = nullptr;  // opaque; nullptr for a local object (nothing to unpin)
+};
+pinned_copy pin_copy(global_word word, ::std::size_t size, ::std::size_t alignment);
+void unpin_copy(void* pin) noexcept;
+
+// Mutable borrow: makes the object writable on this node. A local object keeps its address and
+// takes the next colour (no copy anywhere can match it again); a remote object, or a local one
+// whose colour is exhausted, is moved to a new local block and its old block freed at its home.
+// Returns the object's new word; the old one is dead.
+global_word acquire_slow(global_word word, ::std::size_t size, ::std::size_t alignment);
+inline global_word acquire(global_word word, ::std::size_t size, ::std::size_t alignment) {
+  if (is_local(word) && colour_of(word) != last_colour) return word + (global_word{1} << colour_shift);
+  return acquire_slow(word, size, alignment);
+}
+
+// The word for a raw pointer into the global heap that a handle gave up with release(): the
+// colour it gets is above every colour the address carried (so above every cached copy).
+global_word adopt(const void* pointer);
+// Records that the object at `word`, owned until now by a handle, is now owned by a raw pointer
+// (release()): the colours used so far are retired, as by a free.
+void retire_colours(global_word word, ::std::size_t size) noexcept;
+
+}  // namespace drust::detail

@@ -1,0 +1,172 @@
+#include "coherence/object_store.hpp"
+
+#include <array>
+#include <cstring>
+#include <drust/detail/heap.hpp>
+
+namespace drust::coherence {
+
+namespace {
+
+// The calling thread's recent immutable borrows: a ring of pins, released oldest first, and a
+// direct-mapped index from word to ring position for the lock-free hit path. A reference from
+// `*p` stays valid while the thread makes fewer than `ring_size` newer borrows of other objects.
+struct borrow_table {
+  static constexpr ::std::size_t ring_size = drust::detail::borrow_table_size;
+  static constexpr ::std::size_t index_size = 4096;
+
+  struct slot {
+    ::std::uint64_t word = 0;
+    ::std::size_t size = 0;
+    cached_copy copy;
+  };
+  struct index_entry {
+    ::std::uint64_t word = 0;
+    ::std::uint32_t position = 0;
+  };
+
+  ::std::array<slot, ring_size> ring;
+  ::std::array<index_entry, index_size> index{};
+  ::std::size_t next = 0;
+  object_store* owner = nullptr;
+  // Hits served by this table; written only by its thread (a plain store, no read-modify-write),
+  // summed by object_store::borrow_hits().
+  ::std::atomic<::std::uint64_t> hits{0};
+
+  ~borrow_table() {
+    if (owner != nullptr) owner->forget_borrow_table(&hits);
+  }
+
+  static ::std::size_t hash(::std::uint64_t word) {
+    return static_cast<::std::size_t>((word * 0x9e3779b97f4a7c15ull) >> 52) & (index_size - 1);
+  }
+
+  const void* find(::std::uint64_t word, ::std::size_t size) const {
+    const index_entry& entry = index[hash(word)];
+    if (entry.word != word) return nullptr;
+    const slot& s = ring[entry.position];
+    if (s.word != word || s.size < size) return nullptr;
+    return s.copy.data();
+  }
+
+  const void* keep(::std::uint64_t word, ::std::size_t size, cached_copy copy) {
+    slot& s = ring[next];
+    s.copy = ::std::move(copy);  // releases the oldest pin
+    s.word = word;
+    s.size = size;
+    index[hash(word)] = {word, static_cast<::std::uint32_t>(next)};
+    next = (next + 1) % ring_size;
+    return s.copy.data();
+  }
+};
+
+borrow_table& this_threads_table(object_store* store) {
+  thread_local ::std::unique_ptr<borrow_table> table;
+  if (!table || table->owner != store) {
+    table = ::std::make_unique<borrow_table>();
+    table->owner = store;
+    store->remember_borrow_table(&table->hits);
+  }
+  return *table;
+}
+
+}  // namespace
+
+object_store::object_store(heap::global_heap& heap, ::std::size_t cache_capacity)
+    : heap_(heap), cache_(cache_capacity) {}
+
+absl::Status object_store::fill(::std::uint64_t word, void* destination, ::std::size_t size) {
+  const ::std::uint64_t address = word & address_mask;
+  const int home = heap_.home_of(address);
+  if (home < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("0x", absl::Hex(address), " is not an address in the global heap"));
+  }
+  if (transport_ == nullptr) {
+    return absl::FailedPreconditionError("this node is not connected to a cluster, so it cannot read another node's object");
+  }
+  DRUST_RETURN_IF_ERROR(transport_->read(home, destination, size, address));
+  counters_.remote_reads.fetch_add(1, ::std::memory_order_relaxed);
+  counters_.remote_read_bytes.fetch_add(size, ::std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status object_store::read(::std::uint64_t word, void* destination, ::std::size_t size) {
+  const ::std::uint64_t address = word & address_mask;
+  if (heap_.is_local(address)) {
+    ::std::memcpy(destination, reinterpret_cast<const void*>(address), size);
+    return absl::OkStatus();
+  }
+  return fill(word, destination, size);
+}
+
+absl::Status object_store::write(::std::uint64_t word, const void* source, ::std::size_t size) {
+  const ::std::uint64_t address = word & address_mask;
+  if (heap_.is_local(address)) {
+    ::std::memcpy(reinterpret_cast<void*>(address), source, size);
+    return absl::OkStatus();
+  }
+  const int home = heap_.home_of(address);
+  if (home < 0 || transport_ == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("0x", absl::Hex(address), " is not a remote object of the global heap"));
+  }
+  DRUST_RETURN_IF_ERROR(transport_->write(home, source, size, address));
+  counters_.remote_writes.fetch_add(1, ::std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<cached_copy> object_store::pin(::std::uint64_t word, ::std::size_t size, ::std::size_t alignment) {
+  return cache_.pin(coloured_address::from_raw(word), size, alignment,
+                    [&](void* destination) { return fill(word, destination, size); });
+}
+
+absl::StatusOr<const void*> object_store::borrow(::std::uint64_t word, ::std::size_t size, ::std::size_t alignment) {
+  borrow_table& table = this_threads_table(this);
+  if (const void* bytes = table.find(word, size)) {
+    table.hits.store(table.hits.load(::std::memory_order_relaxed) + 1, ::std::memory_order_relaxed);
+    return bytes;
+  }
+  DRUST_ASSIGN_OR_RETURN(cached_copy copy, pin(word, size, alignment));
+  return table.keep(word, size, ::std::move(copy));
+}
+
+absl::StatusOr<::std::uint64_t> object_store::move_here(::std::uint64_t word, ::std::size_t size, ::std::size_t alignment) {
+  const ::std::uint64_t moved = heap_.allocate_local(size, alignment);
+  if (moved == 0) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "this node's heap partition is full (", heap_.bytes_in_use() >> 20, " of ", heap_.capacity() >> 20,
+        " MiB): cannot move a ", size, "-byte object here to write it; give the nodes more heap (drun --heap)"));
+  }
+  absl::Status copied = read(word, reinterpret_cast<void*>(moved & address_mask), size);
+  if (!copied.ok()) {
+    heap_.deallocate(moved);
+    return copied;
+  }
+  heap_.deallocate(word);
+  counters_.moves.fetch_add(1, ::std::memory_order_relaxed);
+  counters_.move_bytes.fetch_add(size, ::std::memory_order_relaxed);
+  return moved;
+}
+
+}  // namespace drust::coherence
+
+namespace drust::coherence {
+
+void object_store::remember_borrow_table(::std::atomic<::std::uint64_t>* hits) {
+  absl::MutexLock hold(&tables_lock_);
+  tables_.push_back(hits);
+}
+
+void object_store::forget_borrow_table(::std::atomic<::std::uint64_t>* hits) {
+  absl::MutexLock hold(&tables_lock_);
+  retired_hits_ += hits->load(::std::memory_order_relaxed);
+  ::std::erase(tables_, hits);
+}
+
+::std::uint64_t object_store::borrow_hits() const {
+  absl::MutexLock hold(&tables_lock_);
+  ::std::uint64_t total = retired_hits_;
+  for (const auto* hits : tables_) total += hits->load(::std::memory_order_relaxed);
+  return total;
+}
+
+}  // namespace drust::coherence

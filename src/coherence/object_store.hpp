@@ -1,0 +1,80 @@
+// Reading and moving objects of the global heap on behalf of drust's handles (DESIGN.md section 5).
+//
+// - An immutable borrow of a remote object pins a copy in the node's read cache, keyed by the
+//   object's coloured address; a miss fills the copy with one one-sided read. `borrow` keeps the
+//   pin in the calling thread's recent-borrow table (for `*p`, `p->`); `pin` hands it to the caller
+//   (for drust::ref guards).
+// - A mutable borrow of a remote object moves it: a new block here, one one-sided read into it,
+//   and the old block freed at its home without waiting. Recolouring a local object is done
+//   inline by the handle (drust/detail/heap.hpp) and never reaches this class.
+// No message is ever sent to invalidate a copy.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "coherence/colour.hpp"
+#include "coherence/read_cache.hpp"
+#include "common/status.hpp"
+#include "fabric/transport.hpp"
+#include "heap/global_heap.hpp"
+
+namespace drust::coherence {
+
+struct object_store_counters {
+  ::std::atomic<::std::uint64_t> remote_reads{0};       // one-sided reads of objects (fills, moves, copies)
+  ::std::atomic<::std::uint64_t> remote_read_bytes{0};
+  ::std::atomic<::std::uint64_t> remote_writes{0};      // objects written to another node (placement)
+  ::std::atomic<::std::uint64_t> moves{0};              // objects moved here by a mutable borrow
+  ::std::atomic<::std::uint64_t> move_bytes{0};
+};
+
+class object_store {
+ public:
+  object_store(heap::global_heap& heap, ::std::size_t cache_capacity);
+  object_store(const object_store&) = delete;
+  object_store& operator=(const object_store&) = delete;
+
+  void attach(fabric::transport* transport) { transport_ = transport; }
+
+  // `size` bytes of the object at `word` into `destination`: a copy when it is local, else one
+  // one-sided read from its home (never through the cache).
+  absl::Status read(::std::uint64_t word, void* destination, ::std::size_t size);
+  // `size` bytes over the object at `word`, wherever it lives.
+  absl::Status write(::std::uint64_t word, const void* source, ::std::size_t size);
+
+  // A pinned copy of the remote object at `word` (its first `size` bytes).
+  absl::StatusOr<cached_copy> pin(::std::uint64_t word, ::std::size_t size, ::std::size_t alignment);
+  // The same, the pin kept in the calling thread's recent-borrow table (`table_size` entries,
+  // oldest released first).
+  absl::StatusOr<const void*> borrow(::std::uint64_t word, ::std::size_t size, ::std::size_t alignment);
+
+  // Moves the object to a new block of this node; returns its word. The old block is freed.
+  absl::StatusOr<::std::uint64_t> move_here(::std::uint64_t word, ::std::size_t size, ::std::size_t alignment);
+
+  const read_cache& cache() const { return cache_; }
+  // Immutable borrows served by the threads' recent-borrow tables (cache hits that did not even
+  // reach the cache).
+  ::std::uint64_t borrow_hits() const ABSL_LOCKS_EXCLUDED(tables_lock_);
+  // Each thread's table registers its hit counter (internal to object_store.cpp).
+  void remember_borrow_table(::std::atomic<::std::uint64_t>* hits) ABSL_LOCKS_EXCLUDED(tables_lock_);
+  void forget_borrow_table(::std::atomic<::std::uint64_t>* hits) ABSL_LOCKS_EXCLUDED(tables_lock_);
+  const object_store_counters& counters() const { return counters_; }
+  heap::global_heap& heap() { return heap_; }
+
+ private:
+  absl::Status fill(::std::uint64_t word, void* destination, ::std::size_t size);
+
+  heap::global_heap& heap_;
+  read_cache cache_;
+  fabric::transport* transport_ = nullptr;
+  object_store_counters counters_;
+
+  mutable absl::Mutex tables_lock_;
+  ::std::vector<::std::atomic<::std::uint64_t>*> tables_ ABSL_GUARDED_BY(tables_lock_);
+  ::std::uint64_t retired_hits_ ABSL_GUARDED_BY(tables_lock_) = 0;
+};
+
+}  // namespace drust::coherence
