@@ -10,6 +10,7 @@ namespace drust::detail {
 
 ::std::uint64_t local_heap_begin = 0;
 ::std::uint64_t local_heap_size = 0;
+::std::atomic<bool> heap_closed{false};
 
 namespace {
 

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <atomic>
 #include <cstdint>
 
 namespace drust::detail {
@@ -26,6 +27,11 @@ constexpr ::std::uint16_t colour_of(global_word word) noexcept {
 // set once when the runtime starts (before main), never changed after.
 extern ::std::uint64_t local_heap_begin;
 extern ::std::uint64_t local_heap_size;
+
+// Set when this node's part of the job is over (main returned, or shutdown): objects on other
+// nodes can no longer be reached, and need not be: handles destroyed after that (globals, statics)
+// drop remote objects without reading or freeing them; the processes end with the job.
+extern ::std::atomic<bool> heap_closed;
 
 // Whether the object lives on this node (its bytes may be used in place).
 inline bool is_local(global_word word) noexcept {
