@@ -10,6 +10,8 @@
 #include <type_traits>
 #include <utility>
 
+#include <drust/detail/handle.hpp>
+
 namespace drust::detail {
 
 // Runs the closure whose bytes start at `closure` (suitably aligned) on the current thread.
@@ -51,15 +53,39 @@ template <class T>
 inline constexpr bool is_function_pointer_v =
     ::std::is_pointer_v<T> && ::std::is_function_v<::std::remove_pointer_t<T>>;
 
-// The form in which a thread's callable or argument of type T travels.
 template <class T>
-using shipped = ::std::conditional_t<is_function_pointer_v<T>, shipped_function<T>, T>;
+struct shipped_form {
+  using type = T;
+};
+template <class T>
+  requires is_function_pointer_v<T>
+struct shipped_form<T> {
+  using type = shipped_function<T>;
+};
+template <shipped_handle T>
+struct shipped_form<T> {
+  using type = typename wire_traits<T>::wire;
+};
+
+// The form in which a thread's callable or argument of type T travels: a code offset for a
+// function pointer, the wire form (global words) for a drust handle, the bytes otherwise.
+template <class T>
+using shipped = typename shipped_form<T>::type;
+
+// Whether a thread's argument of type T (decayed) can travel to another node.
+template <class T>
+inline constexpr bool thread_argument_v = ::std::is_trivially_copyable_v<T> || shipped_handle<T>;
 
 template <class T>
 shipped<::std::decay_t<T>> ship(T&& value) {
   using plain = ::std::decay_t<T>;
   if constexpr (is_function_pointer_v<plain>) {
     return shipped_function<plain>{code_offset(reinterpret_cast<code_pointer>(plain(value)))};
+  } else if constexpr (shipped_handle<plain>) {
+    // A handle's ownership travels with it: ship a moved copy, so an lvalue argument (copyable
+    // handles such as ref) keeps its own.
+    plain moved(::std::forward<T>(value));
+    return wire_traits<plain>::to_wire(::std::move(moved));
   } else {
     return ::std::forward<T>(value);
   }
@@ -72,6 +98,10 @@ T&& unship(T&& value) {
 template <class Function>
 Function unship(shipped_function<Function> value) {
   return reinterpret_cast<Function>(code_at(value.offset));
+}
+template <class Handle, ::std::size_t Words>
+Handle unship(handle_wire<Handle, Words> value) {
+  return wire_traits<Handle>::from_wire(value);
 }
 
 }  // namespace drust::detail
