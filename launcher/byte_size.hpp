@@ -1,7 +1,7 @@
 // Byte sizes as people write them: "1GiB", "256 MiB", "64M", 1048576.
 //
-// Used for drun's --heap option and the cluster file's heap and cache_size fields. The suffixes are
-// binary (K = KiB = 1024), as in the memory limits of most schedulers.
+// Used for drun's --heap and --cache options and the cluster file's heap, cache and cache_size
+// fields. The suffixes are binary (K = KiB = 1024), as in the memory limits of most schedulers.
 #pragma once
 
 #include <cstdint>

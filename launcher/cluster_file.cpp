@@ -18,8 +18,8 @@ namespace {
 
 using nlohmann::json;
 
-constexpr ::std::string_view top_level_keys = "provider, controller, cache_size, nodes";
-constexpr ::std::string_view node_keys = "name, host, cores, heap, program";
+constexpr ::std::string_view top_level_keys = "provider, controller, cache_size, heap_pressure, nodes";
+constexpr ::std::string_view node_keys = "name, host, cores, heap, cache, heap_pressure, program";
 
 // Turns each check's message into one error that starts with the file's name.
 class error_maker {
@@ -147,6 +147,23 @@ absl::StatusOr<::std::uint64_t> size_field(const json& value, ::std::string_view
   return bytes;
 }
 
+absl::StatusOr<::std::uint64_t> cache_size_field(const json& value, ::std::string_view field, const error_maker& error) {
+  DRUST_ASSIGN_OR_RETURN(::std::uint64_t bytes, size_field(value, field, error));
+  if (bytes == 0) return error(absl::StrCat(::std::string(field), " must be larger than 0"));
+  return bytes;
+}
+
+// A whole percentage from 1 to 100; 100 keeps every object on its own node until it is full.
+absl::StatusOr<int> heap_pressure_field(const json& value, ::std::string_view field, const error_maker& error) {
+  bool percentage = value.is_number_unsigned() ? value.get<::std::uint64_t>() >= 1 && value.get<::std::uint64_t>() <= 100
+                                               : value.is_number_integer() && value.get<::std::int64_t>() >= 1 &&
+                                                     value.get<::std::int64_t>() <= 100;
+  if (!percentage) {
+    return error(absl::StrCat(::std::string(field), " must be a whole percentage from 1 to 100, got ", shown(value)));
+  }
+  return value.get<int>();
+}
+
 absl::StatusOr<::std::string> nonempty_string_field(const json& value, ::std::string_view field,
                                                     const error_maker& error) {
   if (!value.is_string() || value.get_ref<const ::std::string&>().empty()) {
@@ -194,6 +211,14 @@ absl::StatusOr<cluster_node> parse_node(const json& value, ::std::size_t index, 
                                 shown(*heap)));
     }
     node.heap_size = heap_size;
+  }
+
+  if (auto cache = value.find("cache"); cache != value.end()) {
+    DRUST_ASSIGN_OR_RETURN(node.cache_size, cache_size_field(*cache, where + ".cache", error));
+  }
+
+  if (auto pressure = value.find("heap_pressure"); pressure != value.end()) {
+    DRUST_ASSIGN_OR_RETURN(node.heap_pressure, heap_pressure_field(*pressure, where + ".heap_pressure", error));
   }
 
   if (auto program = value.find("program"); program != value.end()) {
@@ -249,9 +274,11 @@ absl::StatusOr<cluster_file> parse_cluster_file(::std::string_view text, ::std::
   }
 
   if (auto cache = document.find("cache_size"); cache != document.end()) {
-    DRUST_ASSIGN_OR_RETURN(::std::uint64_t cache_size, size_field(*cache, "cache_size", error));
-    if (cache_size == 0) return error("cache_size must be larger than 0");
-    cluster.cache_size = cache_size;
+    DRUST_ASSIGN_OR_RETURN(cluster.cache_size, cache_size_field(*cache, "cache_size", error));
+  }
+
+  if (auto pressure = document.find("heap_pressure"); pressure != document.end()) {
+    DRUST_ASSIGN_OR_RETURN(cluster.heap_pressure, heap_pressure_field(*pressure, "heap_pressure", error));
   }
 
   auto nodes = document.find("nodes");

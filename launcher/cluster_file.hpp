@@ -22,12 +22,17 @@ namespace drust::launcher {
 // The smallest heap a node may have: below this the runtime's own tables do not fit.
 inline constexpr ::std::uint64_t minimum_heap_size = 16u << 20;
 
+// The fill level (percent of a node's heap) past which its new objects go to another node.
+inline constexpr int default_heap_pressure = 90;
+
 struct cluster_node {
   ::std::string name;                          // unique; "n<i>" when the file gives none
   ::std::string host;                          // where the node runs
   ::std::optional<int> cores;                  // cores offered to the scheduler
   ::std::optional<::std::uint64_t> heap_size;  // bytes of the global heap this node holds
   ::std::optional<::std::string> program;      // the executable's path on `host`
+  ::std::optional<::std::uint64_t> cache_size; // bytes of this node's read cache ("cache")
+  ::std::optional<int> heap_pressure;          // percent, 1..100 ("heap_pressure")
 };
 
 struct controller_address {
@@ -38,7 +43,8 @@ struct controller_address {
 struct cluster_file {
   ::std::optional<::std::string> provider;          // normalized ("tcp" -> "tcp;ofi_rxm"); may be "auto"
   ::std::optional<controller_address> controller;   // where drun's controller listens
-  ::std::optional<::std::uint64_t> cache_size;      // read-cache bytes per node
+  ::std::optional<::std::uint64_t> cache_size;      // read-cache bytes per node, unless a node says
+  ::std::optional<int> heap_pressure;               // percent, 1..100, unless a node says
   ::std::vector<cluster_node> nodes;                // never empty
 };
 

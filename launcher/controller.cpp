@@ -9,6 +9,8 @@
 
 #include <array>
 
+#include "placement.hpp"
+
 namespace drust::launcher {
 
 namespace {
@@ -137,7 +139,26 @@ const node_hello* controller::hello_of(int node) const {
   return best;
 }
 
+::std::optional<int> controller::placement_of(int node) const {
+  if (node < 0 || node >= settings_.node_count) return ::std::nullopt;
+  return nodes_[static_cast<::std::size_t>(node)].advised_heap_node;
+}
+
+const json* controller::stats_of(int node) const {
+  if (node < 0 || node >= settings_.node_count) return nullptr;
+  const auto& stats = nodes_[static_cast<::std::size_t>(node)].stats;
+  return stats ? &*stats : nullptr;
+}
+
+bool controller::awaiting_stats() const {
+  for (int node = 0; node < settings_.node_count; ++node) {
+    if (connected(node) && !nodes_[static_cast<::std::size_t>(node)].stats) return true;
+  }
+  return false;
+}
+
 void controller::send_peer_failed(int failed_node, const ::std::string& reason) {
+  ending_ = true;
   json message = {{"type", "peer_failed"}, {"node", failed_node}, {"reason", reason}};
   for (int node = 0; node < settings_.node_count; ++node) {
     if (node != failed_node) send(node, message);
@@ -145,6 +166,7 @@ void controller::send_peer_failed(int failed_node, const ::std::string& reason) 
 }
 
 void controller::send_shutdown() {
+  ending_ = true;
   for (int node = 0; node < settings_.node_count; ++node) send(node, {{"type", "shutdown"}});
 }
 
@@ -290,11 +312,34 @@ void controller::handle_joined_message(int node, const json& message) {
   } else if (type == "load") {
     slot.load = load_report{static_cast<int>(integer_field(message, "threads").value_or(0)),
                             static_cast<::std::uint64_t>(integer_field(message, "heap_used").value_or(0)),
+                            static_cast<::std::uint64_t>(integer_field(message, "heap_capacity").value_or(0)),
                             ::std::chrono::steady_clock::now()};
+    advise_placement();
   } else if (type == "finish") {
     if (node == 0) finish_status_ = static_cast<int>(integer_field(message, "status").value_or(0));
+  } else if (type == "stats") {
+    slot.stats = message;
+    slot.stats->erase("type");
   } else {
     log(absl::StrCat("node ", node, " sent an unexpected message of type \"", type, "\"; ignored"));
+  }
+}
+
+void controller::advise_placement() {
+  if (!started_ || ending_) return;
+  ::std::vector<::std::optional<heap_report>> heaps(nodes_.size());
+  for (int node = 0; node < settings_.node_count; ++node) {
+    const auto& load = nodes_[static_cast<::std::size_t>(node)].load;
+    if (load && connected(node)) heaps[static_cast<::std::size_t>(node)] = heap_report{load->heap_used, load->heap_capacity};
+  }
+  ::std::vector<::std::optional<int>> advice = placement_advice(heaps);
+  for (int node = 0; node < settings_.node_count; ++node) {
+    node_slot& slot = nodes_[static_cast<::std::size_t>(node)];
+    const ::std::optional<int>& heap_node = advice[static_cast<::std::size_t>(node)];
+    if (!heap_node || !connected(node) || slot.advised_heap_node == heap_node) continue;
+    send(node, {{"type", "placement"}, {"heap_node", *heap_node}});
+    slot.advised_heap_node = heap_node;
+    log(absl::StrCat("placement: node ", node, " allocates on node ", *heap_node, " past its heap pressure"));
   }
 }
 

@@ -3,8 +3,10 @@
 // Every node connects to it over TCP and says hello with the job's cookie; when all N have, the
 // controller checks they run the same executable, sends each the address table (welcome), and when
 // all are ready, start. It then keeps the connections: nodes report their load, node 0 reports
-// that main returned, and drun uses them to announce failures and the end of the job. The messages
-// are in docs/design/bootstrap.md. Anything that connects without the cookie gets an error frame
+// that main returned, and drun uses them to announce failures and the end of the job. After each
+// load report it advises every node where to allocate once its own heap is under pressure
+// (placement.hpp), and it keeps the counters each node sends as its part of the job ends (the
+// `stats` frame, for drun --stats). The messages are in docs/design/bootstrap.md. Anything that connects without the cookie gets an error frame
 // and is closed; the job does not notice.
 //
 // The controller runs on drun's event loop and never blocks it for long. What it decides that drun
@@ -51,6 +53,7 @@ struct node_hello {
 struct load_report {
   int threads = 0;
   ::std::uint64_t heap_used = 0;
+  ::std::uint64_t heap_capacity = 0;
   ::std::chrono::steady_clock::time_point received;
 };
 
@@ -101,10 +104,16 @@ class controller {
   ::std::optional<int> least_loaded_node() const;
   // The status node 0 reported in `finish`, once it has.
   ::std::optional<int> finish_status() const { return finish_status_; }
+  // The node last advised to `node` in a `placement` frame, if any.
+  ::std::optional<int> placement_of(int node) const;
+  // The counters `node` sent in its `stats` frame (without `type`), once it has.
+  const nlohmann::json* stats_of(int node) const;
+  // Whether a node that can still send its `stats` frame (its connection is open) has not yet.
+  bool awaiting_stats() const;
 
   // Tells every connected node except `failed_node` that it is gone.
   void send_peer_failed(int failed_node, const ::std::string& reason);
-  // Tells every connected node that the job ends.
+  // Tells every connected node that the job ends. No placement advice is sent after it.
   void send_shutdown();
   // Sends `node` an error frame and closes its connection.
   void refuse(int node, const ::std::string& message);
@@ -122,6 +131,8 @@ class controller {
     int connection_fd = -1;              // -1 once closed
     bool ready = false;
     ::std::optional<load_report> load;
+    ::std::optional<int> advised_heap_node;  // the last `placement` sent
+    ::std::optional<nlohmann::json> stats;
   };
 
   controller(event_loop& loop, settings config, observer events, int listen_fd, ::std::uint16_t port);
@@ -132,6 +143,7 @@ class controller {
   void handle_hello(connection& from, const nlohmann::json& message);
   void handle_joined_message(int node, const nlohmann::json& message);
   void after_every_hello();
+  void advise_placement();
   void refuse_connection(int fd, const ::std::string& message);
   void close_connection(int fd);
   void send(int node, const nlohmann::json& message);
@@ -146,6 +158,7 @@ class controller {
   ::std::vector<node_slot> nodes_;
   bool welcomed_ = false;
   bool started_ = false;
+  bool ending_ = false;                  // shutdown or peer_failed was sent
   int strangers_refused_ = 0;
   ::std::optional<int> finish_status_;
 };

@@ -29,6 +29,19 @@ int fail(const ::std::string& message, int status = 1) {
   return status;
 }
 
+// "90" -> 90; anything but a whole number from 1 to 100 (a trailing '%' allowed) -> nullopt.
+::std::optional<int> parse_percentage(::std::string text) {
+  if (!text.empty() && text.back() == '%') text.pop_back();
+  if (text.empty() || text.size() > 3) return ::std::nullopt;
+  int value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return ::std::nullopt;
+    value = value * 10 + (c - '0');
+  }
+  if (value < 1 || value > 100) return ::std::nullopt;
+  return value;
+}
+
 // Reads the command line into `options`; returns an exit status when drun should stop now
 // (--help, or a usage error already printed).
 ::std::optional<int> read_command_line(int argc, char** argv, drun_options& options) {
@@ -42,6 +55,8 @@ int fail(const ::std::string& message, int status = 1) {
   ::std::string cluster_path;
   ::std::string provider;
   ::std::string heap;
+  ::std::string cache;
+  ::std::string heap_pressure;
   int cores = 0;
   double bootstrap_seconds = 30;
   auto* nodes_option = app.add_option("-n,--nodes", node_count, "Start N nodes on this machine")
@@ -56,6 +71,13 @@ int fail(const ::std::string& message, int status = 1) {
       app.add_option("--provider", provider, "libfabric provider: " + known_provider_names() + " (default auto)")
           ->type_name("PROVIDER");
   auto* heap_option = app.add_option("--heap", heap, "Heap per node, e.g. 512MiB (default 1GiB)")->type_name("SIZE");
+  auto* cache_option =
+      app.add_option("--cache", cache, "Read cache per node, e.g. 256MiB (default a quarter of the heap)")
+          ->type_name("SIZE");
+  auto* heap_pressure_option =
+      app.add_option("--heap-pressure", heap_pressure,
+                     "Percent of a node's heap in use past which its new objects go to another node (default 90)")
+          ->type_name("PERCENT");
   auto* cores_option =
       app.add_option("--cores", cores, "Cores each node offers (default: the host's cores / its nodes)")
           ->type_name("C")
@@ -64,6 +86,7 @@ int fail(const ::std::string& message, int status = 1) {
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
   app.add_flag("--verbose", options.verbose, "Print the job id, controller address, provider and node pids");
+  app.add_flag("--stats", options.stats, "At the end, print each node's counters (heap, cache, moves, messages)");
 
   try {
     app.parse(argc, argv);
@@ -97,6 +120,20 @@ int fail(const ::std::string& message, int status = 1) {
     auto bytes = parse_byte_size(heap);
     if (!bytes.ok()) return fail(absl::StrCat("--heap: ", bytes.status().message()), usage_error);
     options.heap_size = *bytes;
+  }
+  if (cache_option->count() > 0) {
+    auto bytes = parse_byte_size(cache);
+    if (!bytes.ok()) return fail(absl::StrCat("--cache: ", bytes.status().message()), usage_error);
+    if (*bytes == 0) return fail("--cache must be larger than 0", usage_error);
+    options.cache_size = *bytes;
+  }
+  if (heap_pressure_option->count() > 0) {
+    auto percent = parse_percentage(heap_pressure);
+    if (!percent) {
+      return fail(absl::StrCat("--heap-pressure must be a whole percentage from 1 to 100, got \"", heap_pressure, "\""),
+                  usage_error);
+    }
+    options.heap_pressure = *percent;
   }
   if (cores_option->count() > 0) options.cores = cores;
   options.bootstrap_timeout = ::std::chrono::milliseconds(static_cast<long long>(bootstrap_seconds * 1000));

@@ -16,6 +16,7 @@
 #include "output_tagger.hpp"
 #include "shared_memory_cleanup.hpp"
 #include "signal_name.hpp"
+#include "stats_table.hpp"
 
 namespace drust::launcher {
 
@@ -29,10 +30,9 @@ constexpr auto grace_after_disconnect = seconds(2);     // a node that drops its
 constexpr auto hello_timeout = seconds(5);              // for every connection to the controller
 constexpr auto output_drain_time = seconds(1);          // for output still in pipes after the last exit
 constexpr auto remote_cleanup_time = seconds(3);
+constexpr auto stats_wait = seconds(2);                 // --stats: for stats frames still on their way
 
-void print_line(const ::std::string& line) {
-  ::std::string text = "drun: " + line + "\n";
-  ::std::string_view rest = text;
+void write_to_stderr(::std::string_view rest) {
   while (!rest.empty()) {
     ssize_t written = ::write(STDERR_FILENO, rest.data(), rest.size());
     if (written < 0 && errno == EINTR) continue;
@@ -40,6 +40,8 @@ void print_line(const ::std::string& line) {
     rest.remove_prefix(static_cast<::std::size_t>(written));
   }
 }
+
+void print_line(const ::std::string& line) { write_to_stderr("drun: " + line + "\n"); }
 
 // drun's exit status for a process that ended with `wait_status`: its status, or 128 + signal.
 int exit_status_of(int wait_status) {
@@ -88,6 +90,8 @@ class job_supervisor {
   void signal_running_nodes(int signal_number);
   void arm_kill_timer();
   void finish();
+  void wait_for_stats();
+  void print_stats() const;
   bool any_node_running() const;
   ::std::string describe(int node) const;
   ::std::string exited_before_joining_hint(int node, int wait_status) const;
@@ -387,6 +391,7 @@ void job_supervisor::finish() {
   for (::std::size_t i = 0; i < nodes_.size(); ++i) {
     if (nodes_[i].pid > 0 && plan_.nodes[i].local) ::kill(-nodes_[i].pid, SIGKILL);
   }
+  if (plan_.stats) wait_for_stats();
   auto drain_deadline = event_loop::clock::now() + output_drain_time;
   auto output_pending = [this] {
     return ::std::any_of(nodes_.begin(), nodes_.end(), [](const node_process& node) {
@@ -398,6 +403,7 @@ void job_supervisor::finish() {
     node.output.reset();
     node.errors.reset();
   }
+  if (plan_.stats) print_stats();
   controller_.reset();
 
   int removed = remove_local_shared_memory(plan_.job_id);
@@ -411,6 +417,24 @@ void job_supervisor::finish() {
   remove_remote_shared_memory(plan_.job_id, remote_hosts, remote_cleanup_time);
 
   if (interrupt_decided_status_) print_line("interrupted by " + signal_name(interrupt_signal_));
+}
+
+void job_supervisor::wait_for_stats() {
+  // Every node sends its stats frame before it exits, so what is still to come is already in the
+  // sockets; a node that died without sending one closes its connection. The bound is for a
+  // remote node whose connection outlives its ssh client.
+  if (!controller_ || !controller_->started()) return;  // no node got as far as main: no stats
+  auto deadline = event_loop::clock::now() + stats_wait;
+  while (controller_->awaiting_stats() && event_loop::clock::now() < deadline) loop_.run_once(milliseconds(50));
+}
+
+void job_supervisor::print_stats() const {
+  if (!controller_ || !controller_->started()) return;
+  ::std::vector<::std::optional<nlohmann::json>> stats(nodes_.size());
+  for (::std::size_t node = 0; node < nodes_.size(); ++node) {
+    if (const nlohmann::json* counters = controller_->stats_of(static_cast<int>(node))) stats[node] = *counters;
+  }
+  write_to_stderr(format_stats_table(stats));
 }
 
 bool job_supervisor::any_node_running() const {

@@ -22,18 +22,21 @@ struct requested_node {
   ::std::optional<int> cores;
   ::std::optional<::std::uint64_t> heap_size;
   ::std::optional<::std::string> program;
+  ::std::optional<::std::uint64_t> cache_size;
+  ::std::optional<int> heap_pressure;
 };
 
 ::std::vector<requested_node> requested_nodes(const drun_options& options, const ::std::optional<cluster_file>& cluster) {
   ::std::vector<requested_node> nodes;
   if (cluster) {
     for (const cluster_node& node : cluster->nodes) {
-      nodes.push_back({node.name, node.host, node.cores, node.heap_size, node.program});
+      nodes.push_back({node.name, node.host, node.cores, node.heap_size, node.program, node.cache_size,
+                       node.heap_pressure});
     }
     return nodes;
   }
   for (int i = 0; i < options.node_count.value_or(1); ++i) {
-    nodes.push_back({absl::StrCat("n", i), "localhost", ::std::nullopt, ::std::nullopt, ::std::nullopt});
+    nodes.push_back({absl::StrCat("n", i), "localhost", {}, {}, {}, {}, {}});
   }
   return nodes;
 }
@@ -107,6 +110,7 @@ absl::StatusOr<job_plan> make_job_plan(const drun_options& options, const ::std:
   plan.arguments.assign(options.command.begin() + 1, options.command.end());
   plan.tag_output = options.tag_output;
   plan.verbose = options.verbose;
+  plan.stats = options.stats;
   plan.bootstrap_timeout = options.bootstrap_timeout;
 
   ::std::vector<requested_node> requested = requested_nodes(options, cluster);
@@ -158,8 +162,22 @@ absl::StatusOr<job_plan> make_job_plan(const drun_options& options, const ::std:
       return absl::InvalidArgumentError(absl::StrCat("--heap must be at least ", format_byte_size(minimum_heap_size),
                                                      ", got ", format_byte_size(node.heap_size)));
     }
-    node.cache_size = cluster && cluster->cache_size ? *cluster->cache_size : node.heap_size / 4;
     largest_heap = ::std::max(largest_heap, node.heap_size);
+  }
+
+  // Read cache and heap pressure: the command line, else the node's entry, else the file's
+  // job-wide value, else a quarter of the node's heap and 90 %.
+  if (options.cache_size && *options.cache_size == 0) return absl::InvalidArgumentError("--cache must be larger than 0");
+  if (options.heap_pressure && (*options.heap_pressure < 1 || *options.heap_pressure > 100)) {
+    return absl::InvalidArgumentError(absl::StrCat("--heap-pressure must be a whole percentage from 1 to 100, got ",
+                                                   *options.heap_pressure));
+  }
+  const int job_heap_pressure = cluster && cluster->heap_pressure ? *cluster->heap_pressure : default_heap_pressure;
+  for (::std::size_t i = 0; i < requested.size(); ++i) {
+    planned_node& node = plan.nodes[i];
+    const ::std::uint64_t job_cache_size = cluster && cluster->cache_size ? *cluster->cache_size : node.heap_size / 4;
+    node.cache_size = options.cache_size.value_or(requested[i].cache_size.value_or(job_cache_size));
+    node.heap_pressure = options.heap_pressure.value_or(requested[i].heap_pressure.value_or(job_heap_pressure));
   }
   plan.partition_size = (largest_heap + partition_alignment - 1) / partition_alignment * partition_alignment;
 

@@ -35,9 +35,12 @@ struct drun_options {
   ::std::optional<::std::string> provider;                   // --provider, as written
   ::std::optional<::std::string> provider_from_environment;  // DRUST_PROVIDER in drun's environment
   ::std::optional<::std::uint64_t> heap_size;                // --heap
+  ::std::optional<::std::uint64_t> cache_size;               // --cache
+  ::std::optional<int> heap_pressure;                        // --heap-pressure
   ::std::optional<int> cores;                                // --cores
   ::std::chrono::milliseconds bootstrap_timeout{30'000};     // --bootstrap-timeout
   bool verbose = false;                                      // --verbose
+  bool stats = false;                                        // --stats
 };
 
 struct planned_node {
@@ -50,6 +53,7 @@ struct planned_node {
   int cores = 1;
   ::std::uint64_t heap_size = 0;
   ::std::uint64_t cache_size = 0;
+  int heap_pressure = default_heap_pressure;  // percent
   ::std::string fabric_host;          // DRUST_FABRIC_HOST
 };
 
@@ -65,6 +69,7 @@ struct job_plan {
   ::std::vector<::std::string> arguments;  // the program's arguments
   bool tag_output = false;
   bool verbose = false;
+  bool stats = false;                 // print the nodes' counters at the end
   ::std::chrono::milliseconds bootstrap_timeout{30'000};
 
   bool every_node_is_local() const;

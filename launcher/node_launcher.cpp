@@ -149,6 +149,7 @@ bool reads_drun_stdin(const planned_node& node) { return node.id == 0 && ::isatt
       {"DRUST_HEAP_SIZE", ::std::to_string(node.heap_size)},
       {"DRUST_CORES", ::std::to_string(node.cores)},
       {"DRUST_CACHE_SIZE", ::std::to_string(node.cache_size)},
+      {"DRUST_HEAP_PRESSURE", ::std::to_string(node.heap_pressure)},
       {"DRUST_FABRIC_HOST", node.fabric_host},
   };
   // Runtime settings the user gave drun travel to every node, remote ones included (the node

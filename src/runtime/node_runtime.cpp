@@ -55,6 +55,33 @@ absl::StatusOr<::std::string> bytes_of(const ::std::string& hex) {
   return name;
 }
 
+// The `stats` frame: this node's counters, named as in drust::runtime_stats, for drun --stats.
+json stats_message(const runtime_stats& stats) {
+  return {
+      {"type", "stats"},
+      {"messages_sent", stats.messages_sent},
+      {"messages_received", stats.messages_received},
+      {"bytes_read", stats.bytes_read},
+      {"bytes_written", stats.bytes_written},
+      {"threads_started", stats.threads_started},
+      {"progress_sleeps", stats.progress_sleeps},
+      {"heap_used", stats.heap_used},
+      {"heap_capacity", stats.heap_capacity},
+      {"live_objects", stats.live_objects},
+      {"allocations_by_node", stats.allocations_by_node},
+      {"remote_frees", stats.remote_frees},
+      {"remote_frees_received", stats.remote_frees_received},
+      {"remote_reads", stats.remote_reads},
+      {"remote_read_bytes", stats.remote_read_bytes},
+      {"cache_hits", stats.cache_hits},
+      {"cache_misses", stats.cache_misses},
+      {"cache_evictions", stats.cache_evictions},
+      {"cache_bytes", stats.cache_bytes},
+      {"moves", stats.moves},
+      {"move_bytes", stats.move_bytes},
+  };
+}
+
 // Exits this node at once, saying why; used when the job can no longer go on.
 [[noreturn]] void leave(int node, const ::std::string& why) {
   ::std::fprintf(stderr, "drust: node %d: %s\n", node, why.c_str());
@@ -208,12 +235,15 @@ void node_runtime::serve_until_shutdown() {
     shutdown_lock_.Await(absl::Condition(&shutdown_));
   }
   finishing_.store(true, ::std::memory_order_release);
+  // The controller keeps the counters for drun --stats; it waits for them only when asked to.
+  (void)send_control(stats_message(::drust::stats()));
   global_heap_->stop();
   if (transport_) transport_->stop();
 }
 
 void node_runtime::finish(int status) {
   if (!config_.in_job || finishing_.exchange(true)) return;
+  (void)send_control(stats_message(::drust::stats()));
   (void)send_control({{"type", "finish"}, {"status", status}});
   ::shutdown(control_fd_, SHUT_RDWR);
   if (control_thread_.joinable()) control_thread_.join();

@@ -84,6 +84,50 @@ TEST_CASE("a valid cluster file parses to the values it gives") {
   CHECK_FALSE(parsed->nodes[1].cores);
   CHECK(parsed->nodes[1].heap_size == 32u << 20);
   CHECK_FALSE(parsed->nodes[1].program);
+  CHECK_FALSE(parsed->heap_pressure);
+  CHECK_FALSE(parsed->nodes[0].cache_size);
+  CHECK_FALSE(parsed->nodes[0].heap_pressure);
+}
+
+TEST_CASE("cache and heap_pressure: per node, with job-wide defaults") {
+  auto parsed = launcher::parse_cluster_file(R"({
+      "cache_size": "256MiB",
+      "heap_pressure": 75,
+      "nodes": [
+        {"host": "localhost", "cache": "64 MiB", "heap_pressure": 100},
+        {"host": "localhost", "cache": 1048576, "heap_pressure": 1},
+        {"host": "localhost"}
+      ]
+    })",
+                                             "cluster.json");
+  REQUIRE(parsed.ok());
+  CHECK(parsed->cache_size == 256u << 20);
+  CHECK(parsed->heap_pressure == 75);
+  CHECK(parsed->nodes[0].cache_size == 64u << 20);
+  CHECK(parsed->nodes[0].heap_pressure == 100);
+  CHECK(parsed->nodes[1].cache_size == 1u << 20);
+  CHECK(parsed->nodes[1].heap_pressure == 1);
+  CHECK_FALSE(parsed->nodes[2].cache_size);
+  CHECK_FALSE(parsed->nodes[2].heap_pressure);
+}
+
+TEST_CASE("a bad cache or heap_pressure is named with what was found") {
+  CHECK(error_for(R"({"nodes": [{"host": "a"}, {"host": "b", "cache": "lots"}]})") ==
+        "cluster.json: nodes[1].cache must be a size such as \"1GiB\" or a number of bytes, got \"lots\"");
+  CHECK(error_for(R"({"nodes": [{"host": "a", "cache": 0}]})") == "cluster.json: nodes[0].cache must be larger than 0");
+  CHECK(error_for(R"({"cache_size": "0B", "nodes": [{"host": "a"}]})") == "cluster.json: cache_size must be larger than 0");
+  CHECK(error_for(R"({"nodes": [{"host": "a", "heap_pressure": 150}]})") ==
+        "cluster.json: nodes[0].heap_pressure must be a whole percentage from 1 to 100, got 150");
+  CHECK(error_for(R"({"nodes": [{"host": "a", "heap_pressure": 0}]})") ==
+        "cluster.json: nodes[0].heap_pressure must be a whole percentage from 1 to 100, got 0");
+  CHECK(error_for(R"({"nodes": [{"host": "a", "heap_pressure": -5}]})") ==
+        "cluster.json: nodes[0].heap_pressure must be a whole percentage from 1 to 100, got -5");
+  CHECK(error_for(R"({"nodes": [{"host": "a", "heap_pressure": 62.5}]})") ==
+        "cluster.json: nodes[0].heap_pressure must be a whole percentage from 1 to 100, got 62.5");
+  CHECK(error_for(R"({"nodes": [{"host": "a", "heap_pressure": "90%"}]})") ==
+        "cluster.json: nodes[0].heap_pressure must be a whole percentage from 1 to 100, got \"90%\"");
+  CHECK(error_for(R"({"heap_pressure": 101, "nodes": [{"host": "a"}]})") ==
+        "cluster.json: heap_pressure must be a whole percentage from 1 to 100, got 101");
 }
 
 TEST_CASE("bad JSON names the line and column") {
@@ -128,9 +172,11 @@ TEST_CASE("an unknown provider lists the known ones") {
 
 TEST_CASE("an unknown key is named with the known ones") {
   CHECK(error_for(R"({"nodes": [{"host": "a", "hots": "b"}]})") ==
-        "cluster.json: nodes[0] has an unknown key \"hots\"; the known keys are name, host, cores, heap, program");
+        "cluster.json: nodes[0] has an unknown key \"hots\"; the known keys are name, host, cores, heap, cache, "
+        "heap_pressure, program");
   CHECK(error_for(R"({"node": [], "nodes": [{"host": "a"}]})") ==
-        "cluster.json: the top level has an unknown key \"node\"; the known keys are provider, controller, cache_size, nodes");
+        "cluster.json: the top level has an unknown key \"node\"; the known keys are provider, controller, cache_size, "
+        "heap_pressure, nodes");
 }
 
 TEST_CASE("a repeated key is an error") {
@@ -292,6 +338,55 @@ TEST_CASE("partition size is the largest heap rounded up to 2 MiB, --heap and --
   CHECK_FALSE(launcher::make_job_plan(options, cluster, test_hosts()).ok());
 }
 
+TEST_CASE("cache and heap pressure: --cache and --heap-pressure, else the node, else the file, else the defaults") {
+  launcher::cluster_file cluster;
+  cluster.nodes = {{"a", "localhost", 1, std::uint64_t(64) << 20, {}, std::uint64_t(3) << 20, 50},
+                   {"b", "localhost", 1, std::uint64_t(32) << 20, {}, {}, {}}};
+  auto plan = launcher::make_job_plan(options_for_cluster(), cluster, test_hosts());
+  REQUIRE(plan.ok());
+  CHECK(plan->nodes[0].cache_size == 3u << 20);
+  CHECK(plan->nodes[0].heap_pressure == 50);
+  CHECK(plan->nodes[1].cache_size == 8u << 20);  // a quarter of its heap
+  CHECK(plan->nodes[1].heap_pressure == 90);
+
+  cluster.cache_size = 5u << 20;
+  cluster.heap_pressure = 70;
+  plan = launcher::make_job_plan(options_for_cluster(), cluster, test_hosts());
+  REQUIRE(plan.ok());
+  CHECK(plan->nodes[0].cache_size == 3u << 20);  // the node's own value wins
+  CHECK(plan->nodes[0].heap_pressure == 50);
+  CHECK(plan->nodes[1].cache_size == 5u << 20);
+  CHECK(plan->nodes[1].heap_pressure == 70);
+
+  auto options = options_for_cluster();
+  options.cache_size = 7u << 20;
+  options.heap_pressure = 100;
+  plan = launcher::make_job_plan(options, cluster, test_hosts());
+  REQUIRE(plan.ok());
+  for (const auto& node : plan->nodes) {
+    CHECK(node.cache_size == 7u << 20);
+    CHECK(node.heap_pressure == 100);
+  }
+
+  launcher::drun_options by_count;
+  by_count.node_count = 2;
+  by_count.command = {"./app"};
+  by_count.heap_size = 64u << 20;
+  plan = launcher::make_job_plan(by_count, std::nullopt, test_hosts());
+  REQUIRE(plan.ok());
+  CHECK(plan->nodes[1].cache_size == 16u << 20);  // a quarter of --heap
+  CHECK(plan->nodes[1].heap_pressure == launcher::default_heap_pressure);
+
+  options.heap_pressure = 0;
+  auto bad = launcher::make_job_plan(options, cluster, test_hosts());
+  REQUIRE_FALSE(bad.ok());
+  CHECK(std::string(bad.status().message()) == "--heap-pressure must be a whole percentage from 1 to 100, got 0");
+  options.heap_pressure.reset();
+  options.cache_size = 0;
+  CHECK(std::string(launcher::make_job_plan(options, cluster, test_hosts()).status().message()) ==
+        "--cache must be larger than 0");
+}
+
 TEST_CASE("a node's environment and its ssh command line") {
   launcher::cluster_file cluster;
   cluster.controller = launcher::controller_address{"10.0.0.1", 7000};
@@ -301,13 +396,15 @@ TEST_CASE("a node's environment and its ssh command line") {
   auto plan = launcher::make_job_plan(options, cluster, test_hosts());
   REQUIRE(plan.ok());
   auto environment = launcher::node_environment(*plan, plan->nodes[1], "10.0.0.1:7000");
-  REQUIRE(environment.size() == 11);
+  REQUIRE(environment.size() == 12);
   CHECK(environment[0] == std::pair<std::string, std::string>{"DRUST_JOB", plan->job_id});
   CHECK(environment[2] == std::pair<std::string, std::string>{"DRUST_NODE", "1"});
   CHECK(environment[3] == std::pair<std::string, std::string>{"DRUST_NODES", "2"});
   CHECK(environment[4] == std::pair<std::string, std::string>{"DRUST_CONTROLLER", "10.0.0.1:7000"});
   CHECK(environment[5] == std::pair<std::string, std::string>{"DRUST_PROVIDER", "tcp;ofi_rxm"});
-  CHECK(environment[10] == std::pair<std::string, std::string>{"DRUST_FABRIC_HOST", "hostb"});
+  CHECK(environment[9] == std::pair<std::string, std::string>{"DRUST_CACHE_SIZE", std::to_string(256u << 20)});
+  CHECK(environment[10] == std::pair<std::string, std::string>{"DRUST_HEAP_PRESSURE", "90"});
+  CHECK(environment[11] == std::pair<std::string, std::string>{"DRUST_FABRIC_HOST", "hostb"});
 
   auto command = launcher::remote_node_command(*plan, plan->nodes[1], "10.0.0.1:7000");
   REQUIRE(command.size() == 6);

@@ -1,5 +1,6 @@
 // The controller driven in-process: raw sockets play the nodes and strangers, the test pumps the
-// event loop. Covers the bootstrap handshake, refusals and the reports nodes send later.
+// event loop. Covers the bootstrap handshake, refusals and the reports nodes send later; and the
+// pure parts beside it: placement advice and the drun --stats table.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -7,11 +8,16 @@
 
 #include <chrono>
 #include <functional>
+#include <optional>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "control/frame.hpp"
 #include "controller.hpp"
 #include "event_loop.hpp"
+#include "placement.hpp"
+#include "stats_table.hpp"
 
 namespace launcher = drust::launcher;
 namespace control = drust::control;
@@ -44,6 +50,9 @@ struct test_controller {
     REQUIRE(started.ok());
     controller = std::move(*started);
   }
+
+  // The controller reports the connections it closes as it goes: before the vectors it reports to.
+  ~test_controller() { controller.reset(); }
 
   // Runs the loop until `done` or 5 s.
   bool pump_until(const std::function<bool()>& done) {
@@ -252,6 +261,150 @@ TEST_CASE("different build ids are reported, and nobody is welcomed") {
   CHECK(refusal["message"] == "node 2 runs a different executable");
   CHECK(closed_by_controller(test, fds[2]));
   for (int fd : fds) ::close(fd);
+}
+
+TEST_CASE("placement advice: the node with the most free heap other than itself, ties to the lowest id") {
+  using launcher::heap_report;
+  using launcher::placement_advice;
+  using advice = std::vector<std::optional<int>>;
+  CHECK(placement_advice({}).empty());
+  CHECK(placement_advice({std::nullopt, std::nullopt}) == advice{std::nullopt, std::nullopt});
+  // Only one node has reported: it is everyone else's advice; it gets none (not itself).
+  CHECK(placement_advice({std::nullopt, heap_report{10, 100}, std::nullopt}) == advice{1, std::nullopt, 1});
+  CHECK(placement_advice({heap_report{0, 100}}) == advice{std::nullopt});
+  // Free heap 40, 90, 70: node 1 is the best for the others, node 2 the best for node 1.
+  CHECK(placement_advice({heap_report{60, 100}, heap_report{10, 100}, heap_report{30, 100}}) == advice{1, 2, 1});
+  // Free is capacity - used: a larger partition can have more room while using more.
+  CHECK(placement_advice({heap_report{50, 100}, heap_report{100, 400}}) == advice{1, 0});
+  // Ties go to the lower id, for the best and for the best after it.
+  CHECK(placement_advice({heap_report{0, 100}, heap_report{0, 100}, heap_report{0, 100}}) == advice{1, 0, 0});
+  CHECK(placement_advice({heap_report{50, 100}, heap_report{0, 100}, heap_report{50, 100}, heap_report{0, 100}}) ==
+        advice{1, 3, 1, 1});
+  // A node without a report is advised, never chosen; used beyond capacity counts as full.
+  CHECK(placement_advice({heap_report{200, 100}, std::nullopt, heap_report{99, 100}}) == advice{2, 2, 0});
+}
+
+TEST_CASE("after each load report every node is advised where to allocate, and only again when that changes") {
+  test_controller test(3);
+  std::vector<int> fds;
+  for (int node = 0; node < 3; ++node) {
+    fds.push_back(test.connect());
+    REQUIRE(control::send_frame(fds.back(), hello(node)).ok());
+  }
+  for (int fd : fds) CHECK(receive(test, fd)["type"] == "welcome");
+  for (int fd : fds) REQUIRE(control::send_frame(fd, {{"type", "ready"}}).ok());
+  for (int fd : fds) CHECK(receive(test, fd)["type"] == "start");
+
+  auto load = [](std::uint64_t used, std::uint64_t capacity) {
+    return json{{"type", "load"}, {"threads", 0}, {"heap_used", used}, {"heap_capacity", capacity}};
+  };
+  // Node 0 alone has reported: the others are told node 0 (the only node known to have room);
+  // node 0 is told nothing, since no other node is known.
+  REQUIRE(control::send_frame(fds[0], load(10, 100)).ok());
+  for (int fd : {fds[1], fds[2]}) {
+    json advice = receive(test, fd);
+    CHECK(advice["type"] == "placement");
+    CHECK(advice["heap_node"] == 0);
+  }
+  CHECK(control::receive_frame(fds[0], 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
+  CHECK_FALSE(test.controller->placement_of(0));
+  CHECK(test.controller->latest_load(0)->heap_capacity == 100);
+
+  // Node 1 reports more room: nodes 0 and 2 go to node 1; node 1 keeps node 0 and hears nothing.
+  REQUIRE(control::send_frame(fds[1], load(0, 100)).ok());
+  CHECK(receive(test, fds[0])["heap_node"] == 1);
+  CHECK(receive(test, fds[2])["heap_node"] == 1);
+  CHECK(control::receive_frame(fds[1], 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
+  CHECK(test.controller->placement_of(1) == 0);
+
+  // The same report again changes nothing, so nothing is sent.
+  REQUIRE(control::send_frame(fds[1], load(0, 100)).ok());
+  REQUIRE(test.pump_until([&] { return test.controller->latest_load(1).has_value(); }));
+  test.pump_a_little();
+  for (int fd : fds) CHECK(control::receive_frame(fd, 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
+
+  // Node 2 reports the most room of all: everyone but node 2 moves there; node 2 goes to node 1.
+  REQUIRE(control::send_frame(fds[2], load(0, 1000)).ok());
+  CHECK(receive(test, fds[0])["heap_node"] == 2);
+  CHECK(receive(test, fds[1])["heap_node"] == 2);
+  CHECK(test.controller->placement_of(2) == 1);
+
+  // Once the job ends, no more advice.
+  test.controller->send_shutdown();
+  for (int fd : fds) CHECK(receive(test, fd)["type"] == "shutdown");
+  REQUIRE(control::send_frame(fds[0], load(0, 10000)).ok());
+  REQUIRE(test.pump_until([&] { return test.controller->latest_load(0)->heap_capacity == 10000; }));
+  for (int fd : fds) CHECK(control::receive_frame(fd, 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
+  for (int fd : fds) ::close(fd);
+}
+
+TEST_CASE("stats frames are kept until every open connection has sent one") {
+  test_controller test(2);
+  std::vector<int> fds;
+  for (int node = 0; node < 2; ++node) {
+    fds.push_back(test.connect());
+    REQUIRE(control::send_frame(fds.back(), hello(node)).ok());
+  }
+  for (int fd : fds) CHECK(receive(test, fd)["type"] == "welcome");
+  CHECK(test.controller->awaiting_stats());
+  REQUIRE(control::send_frame(fds[0], {{"type", "stats"}, {"moves", 4}, {"allocations_by_node", {1, 2}}}).ok());
+  REQUIRE(test.pump_until([&] { return test.controller->stats_of(0) != nullptr; }));
+  CHECK((*test.controller->stats_of(0))["moves"] == 4);
+  CHECK_FALSE(test.controller->stats_of(0)->contains("type"));
+  CHECK(test.controller->stats_of(1) == nullptr);
+  CHECK(test.controller->awaiting_stats());
+  ::close(fds[1]);  // a node that goes away without stats is not waited for
+  REQUIRE(test.pump_until([&] { return !test.controller->connected(1); }));
+  CHECK_FALSE(test.controller->awaiting_stats());
+  ::close(fds[0]);
+}
+
+TEST_CASE("the --stats table: a title, a header, one row per node") {
+  std::vector<std::optional<json>> stats(3);
+  stats[0] = json{{"heap_used", 3u << 19},        {"heap_capacity", 64u << 20}, {"live_objects", 8},
+                  {"allocations_by_node", {5, 3, 0}}, {"remote_reads", 12},      {"remote_read_bytes", 3 << 10},
+                  {"cache_hits", 40},              {"cache_misses", 12},         {"cache_evictions", 1},
+                  {"moves", 2},                    {"remote_frees", 3},          {"remote_frees_received", 0},
+                  {"messages_sent", 120},          {"messages_received", 118},   {"threads_started", 0}};
+  stats[2] = json{{"heap_capacity", 64u << 20}, {"threads_started", 4}, {"allocations_by_node", {0, 0, 7}}};
+  std::string table = launcher::format_stats_table(stats);
+  INFO(table);
+  std::vector<std::string> lines;
+  std::istringstream text(table);
+  for (std::string line; std::getline(text, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 6);
+  CHECK(lines[0] == "drust stats (per node)");
+  // Each column's name on two lines: "heap MiB" above "used/capacity", and so on.
+  for (const char* above : {"heap MiB", "live", "allocations", "remote", "read", "cache", "remote frees", "messages",
+                            "threads"}) {
+    CHECK(lines[1].find(above) != std::string::npos);
+  }
+  for (const char* header : {"node", "used/capacity", "objects", "by node", "reads", "bytes", "hits/misses/evictions",
+                             "moves", "sent/received", "started"}) {
+    CHECK(lines[2].find(header) != std::string::npos);
+  }
+  auto words = [](const std::string& line) {
+    std::vector<std::string> found;
+    std::istringstream in(line);
+    for (std::string word; in >> word;) found.push_back(word);
+    return found;
+  };
+  CHECK(words(lines[3]) ==
+        std::vector<std::string>{"0", "1.5/64.0", "8", "5/3/0", "12", "3.0KiB", "40/12/1", "2", "3/0", "120/118", "0"});
+  CHECK(words(lines[4]).front() == "1");
+  CHECK(lines[4].find("no stats") != std::string::npos);
+  CHECK(words(lines[5]) ==
+        std::vector<std::string>{"2", "0.0/64.0", "0", "0/0/7", "0", "0B", "0/0/0", "0", "0/0", "0/0", "4"});
+  // Right-aligned: the header lines and every row of counters have the same width.
+  CHECK(lines[1].size() == lines[2].size());
+  CHECK(lines[3].size() == lines[2].size());
+  CHECK(lines[5].size() == lines[2].size());
+  CHECK(lines[2].size() < 130);  // fits a wide terminal
+
+  CHECK(launcher::readable_bytes(0) == "0B");
+  CHECK(launcher::readable_bytes(1023) == "1023B");
+  CHECK(launcher::readable_bytes(1536) == "1.5KiB");
+  CHECK(launcher::readable_bytes(5ull << 30) == "5.0GiB");
 }
 
 TEST_CASE("the event loop runs timers in order and skips cancelled ones") {

@@ -1,6 +1,6 @@
 // drun with real drust programs (tests/launcher/apps, linked with drust_dep): the node runtime's
 // __wrap_main does the node side of the bootstrap. Exit statuses, a killed node, SIGTERM, a
-// stranger at the controller and a refused executable, end to end.
+// stranger at the controller, a refused executable, placement advice and --stats, end to end.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
@@ -12,7 +12,9 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "control/frame.hpp"
 #include "drun_job.hpp"
@@ -99,6 +101,45 @@ TEST_CASE("a stranger at the controller is refused while the job finishes normal
   INFO("stderr: " << result.err);
   REQUIRE_FALSE(result.timed_out);
   CHECK(result.exit_code == 0);
+}
+
+TEST_CASE("--stats: every node sends its counters at the end, and drun prints a row per node") {
+  // Long enough for every node to report its load (once a second) and be given placement advice.
+  auto result = drust_test::run_process(
+      {drun, "--verbose", "--stats", "-n", "2", "--heap", "64MiB", "--cache", "4MiB", "--heap-pressure", "50",
+       sleeper_app, "2500"},
+      run_limit);
+  INFO("stderr: " << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code == 0);
+  CHECK(contains(result.err, "placement: node 0 allocates on node 1 past its heap pressure"));
+  CHECK(contains(result.err, "placement: node 1 allocates on node 0 past its heap pressure"));
+
+  auto title = result.err.find("drust stats (per node)\n");
+  REQUIRE(title != std::string::npos);
+  std::istringstream table(result.err.substr(title));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(table, line) && lines.size() < 5;) lines.push_back(line);
+  REQUIRE(lines.size() == 5);
+  for (const char* above : {"heap MiB", "live", "allocations", "remote", "read", "cache", "remote frees", "messages",
+                            "threads"}) {
+    CHECK_MESSAGE(contains(lines[1], above), above);
+  }
+  for (const char* header : {"node", "used/capacity", "objects", "by node", "reads", "bytes", "hits/misses/evictions",
+                             "moves", "sent/received", "started"}) {
+    CHECK_MESSAGE(contains(lines[2], header), header);
+  }
+  // A row per node, from the node itself: its heap is --heap, and it counts allocations for both nodes.
+  for (int node = 0; node < 2; ++node) {
+    CHECK(std::regex_search(lines[static_cast<std::size_t>(3 + node)],
+                            std::regex("^ +" + std::to_string(node) + R"( +\d+\.\d/64\.0 +\d+ +\d+/\d+ +\d+ +\S+ +)"
+                                       R"(\d+/\d+/\d+ +\d+ +\d+/\d+ +\d+/\d+ +\d+$)")));
+  }
+
+  // Without --stats: no table, and no line of drun's at all.
+  auto quiet = drust_test::run_process({drun, "-n", "2", exit_status_app, "0"}, run_limit);
+  CHECK(quiet.exit_code == 0);
+  CHECK(quiet.err.empty());
 }
 
 TEST_CASE("a missing program: exit 127 and the message") {

@@ -13,8 +13,10 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "control/frame.hpp"
 #include "drun_job.hpp"
@@ -259,6 +261,53 @@ TEST_CASE("when node 0 ends, the others get shutdown; one that ignores it is kil
   CHECK(prompt.seconds < 1.9);  // nodes that obey shutdown are not waited for
 }
 
+TEST_CASE("--stats prints a table of every node's counters after the job") {
+  auto result = drust_test::run_process({drun, "--stats", "-n", "3", fake_node, "--send-stats", "--lines=1"}, run_limit);
+  INFO("stderr: " << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code == 0);
+  CHECK(result.seconds < 2);  // the stats come before the nodes exit: nothing to wait for
+  auto title = result.err.find("drust stats (per node)\n");
+  REQUIRE(title != std::string::npos);
+  CHECK(result.err.find("err 0 from node") < title);  // after the program's own output
+  std::istringstream table(result.err.substr(title));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(table, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 6);
+  CHECK(contains(lines[1], "heap MiB"));
+  CHECK(contains(lines[1], "allocations"));
+  CHECK(contains(lines[2], "node"));
+  CHECK(contains(lines[2], "used/capacity"));
+  CHECK(contains(lines[2], "by node"));
+  CHECK(contains(lines[2], "moves"));
+  // node, heap, live objects, allocations, remote reads, read bytes, cache, moves, frees, messages, threads
+  for (int node = 0; node < 3; ++node) {
+    std::string k = std::to_string(node);
+    CHECK(std::regex_search(lines[static_cast<std::size_t>(3 + node)],
+                            std::regex("^ +" + k + " +" + k + "\\.0/64\\.0 +0 +" + k + "/1 +0 +0B +0/0/0 +" +
+                                       std::to_string(10 + node) + " +0/0 +0/0 +" + k + "$")));
+  }
+
+  // Nodes that send no stats get a row that says so, and are not waited for.
+  auto silent = drust_test::run_process({drun, "--stats", "-n", "2", fake_node}, run_limit);
+  INFO("stderr: " << silent.err);
+  CHECK(silent.exit_code == 0);
+  CHECK(silent.seconds < 2);
+  CHECK(std::regex_search(silent.err, std::regex("\n +1  no stats: the node ended before it sent them\n")));
+
+  // A node that ignores shutdown is killed after 2 s, and drun still ends.
+  auto stubborn = drust_test::run_process({drun, "--stats", "-n", "2", fake_node, "--send-stats", "--ignore-shutdown"},
+                                          run_limit);
+  CHECK(stubborn.exit_code == 0);
+  CHECK(stubborn.seconds < 6);
+  CHECK(std::regex_search(stubborn.err, std::regex("\n +1  no stats")));
+
+  // Without --stats there is no table.
+  auto quiet = drust_test::run_process({drun, "-n", "2", fake_node, "--send-stats"}, run_limit);
+  CHECK(quiet.exit_code == 0);
+  CHECK(quiet.err.empty());
+}
+
 TEST_CASE("--tag-output prefixes every line with the node") {
   auto result = drust_test::run_process({drun, "--tag-output", "-n", "2", fake_node, "--lines=3"}, run_limit);
   REQUIRE_FALSE(result.timed_out);
@@ -291,12 +340,35 @@ TEST_CASE("every node gets the DRUST_* variables of the bootstrap contract") {
     CHECK(contains(result.out, prefix + "DRUST_HEAP_SIZE=67108864\n"));
     CHECK(contains(result.out, prefix + "DRUST_PARTITION_SIZE=67108864\n"));
     CHECK(contains(result.out, prefix + "DRUST_CACHE_SIZE=16777216\n"));
+    CHECK(contains(result.out, prefix + "DRUST_HEAP_PRESSURE=90\n"));
     CHECK(contains(result.out, prefix + "DRUST_CORES=3\n"));
     CHECK(contains(result.out, prefix + "DRUST_FABRIC_HOST=127.0.0.1\n"));
     CHECK(std::regex_search(result.out, std::regex(prefix + "DRUST_JOB=[0-9a-f]{16}\n")));
     CHECK(std::regex_search(result.out, std::regex(prefix + "DRUST_COOKIE=[0-9a-f]{32}\n")));
     CHECK(std::regex_search(result.out, std::regex(prefix + "DRUST_CONTROLLER=127\\.0\\.0\\.1:\\d+\n")));
   }
+
+  auto tuned = drust_test::run_process(
+      {drun, "-n", "2", "--cache", "3MiB", "--heap-pressure", "75", fake_node, "--print-env"}, run_limit);
+  INFO("stderr: " << tuned.err);
+  REQUIRE(tuned.exit_code == 0);
+  for (int node = 0; node < 2; ++node) {
+    std::string prefix = "node " + std::to_string(node) + " ";
+    CHECK(contains(tuned.out, prefix + "DRUST_CACHE_SIZE=3145728\n"));
+    CHECK(contains(tuned.out, prefix + "DRUST_HEAP_PRESSURE=75\n"));
+  }
+
+  fs::path directory = scratch_directory("tuned-cluster");
+  fs::path cluster = write_file(directory / "cluster.json", R"({"cache_size": "8MiB", "heap_pressure": 80,
+      "nodes": [{"host": "localhost", "cache": "1MiB", "heap_pressure": 50}, {"host": "localhost"}]})");
+  auto from_file = drust_test::run_process({drun, "--cluster", cluster.string(), fake_node, "--print-env"}, run_limit);
+  INFO("stderr: " << from_file.err);
+  REQUIRE(from_file.exit_code == 0);
+  CHECK(contains(from_file.out, "node 0 DRUST_CACHE_SIZE=1048576\n"));
+  CHECK(contains(from_file.out, "node 0 DRUST_HEAP_PRESSURE=50\n"));
+  CHECK(contains(from_file.out, "node 1 DRUST_CACHE_SIZE=8388608\n"));
+  CHECK(contains(from_file.out, "node 1 DRUST_HEAP_PRESSURE=80\n"));
+  fs::remove_all(directory);
 
   auto from_environment = drust_test::run_process({drun, "-n", "1", fake_node, "--print-env"}, run_limit, {"DRUST_PROVIDER=verbs"});
   CHECK(contains(from_environment.out, "DRUST_PROVIDER=verbs;ofi_rxm\n"));
@@ -325,6 +397,10 @@ TEST_CASE("a bad cluster file is refused before anything starts") {
   CHECK(unknown_key.exit_code == 1);
   CHECK(contains(unknown_key.err, "nodes[0] has an unknown key \"memory\""));
 
+  auto bad_pressure = run_with(R"({"nodes": [{"host": "localhost", "heap_pressure": 120}]})");
+  CHECK(bad_pressure.exit_code == 1);
+  CHECK(bad_pressure.err == "drun: " + file + ": nodes[0].heap_pressure must be a whole percentage from 1 to 100, got 120\n");
+
   auto unknown_provider = run_with(R"({"provider": "ib", "nodes": [{"host": "localhost"}]})");
   CHECK(contains(unknown_provider.err, "provider \"ib\" is unknown; use one of auto, shm, tcp"));
 
@@ -352,6 +428,19 @@ TEST_CASE("command line errors") {
   auto bad_heap = drust_test::run_process({drun, "-n", "2", "--heap", "lots", fake_node}, run_limit);
   CHECK(bad_heap.exit_code == 2);
   CHECK(contains(bad_heap.err, "drun: --heap: \"lots\" is not a size"));
+  auto bad_cache = drust_test::run_process({drun, "-n", "2", "--cache", "1.5G", fake_node}, run_limit);
+  CHECK(bad_cache.exit_code == 2);
+  CHECK(contains(bad_cache.err, "drun: --cache: \"1.5G\" is not a size"));
+  auto empty_cache = drust_test::run_process({drun, "-n", "2", "--cache", "0", fake_node}, run_limit);
+  CHECK(empty_cache.exit_code == 2);
+  CHECK(contains(empty_cache.err, "drun: --cache must be larger than 0"));
+  for (const char* pressure : {"0", "101", "ninety", "-5", "50.5"}) {
+    auto bad_pressure = drust_test::run_process({drun, "-n", "2", "--heap-pressure", pressure, fake_node}, run_limit);
+    INFO("--heap-pressure " << pressure);
+    CHECK(bad_pressure.exit_code == 2);
+    CHECK(contains(bad_pressure.err, std::string("drun: --heap-pressure must be a whole percentage from 1 to 100, got \"") +
+                                         pressure + "\""));
+  }
   auto bad_provider = drust_test::run_process({drun, "-n", "2", "--provider", "ib", fake_node}, run_limit);
   CHECK(bad_provider.exit_code == 1);
   CHECK(contains(bad_provider.err, "drun: --provider: provider \"ib\" is unknown"));

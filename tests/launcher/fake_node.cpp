@@ -17,11 +17,15 @@
 //   --ignore-shutdown    the other nodes ignore `shutdown`
 //   --shm                every node creates /dev/shm/drust-<job>-fake<K> and leaves it there
 //   --marker=PATH        every node creates PATH.<K> when it starts
+//   --send-stats         every node sends a `stats` frame as the runtime does (node 0 before finish,
+//                        the others on shutdown), with counters made from its id: moves = 10 + K,
+//                        threads_started = K, heap_used = K MiB of 64 MiB, allocations_by_node = [K, 1]
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -54,6 +58,7 @@ struct script {
   bool ignore_shutdown = false;
   bool create_shm = false;
   std::string marker;
+  bool send_stats = false;
   std::vector<std::string> extra_arguments;
 };
 
@@ -83,6 +88,7 @@ script read_script(int argc, char** argv) {
     else if (argument == "--ignore-shutdown") plan.ignore_shutdown = true;
     else if (argument == "--shm") plan.create_shm = true;
     else if (auto v = value("--marker=")) plan.marker = *v;
+    else if (argument == "--send-stats") plan.send_stats = true;
     else {
       std::fprintf(stderr, "fake_node: unknown option %s\n", argument.c_str());
       std::exit(2);
@@ -99,6 +105,12 @@ std::string env(const char* name) {
 [[noreturn]] void fail(const std::string& why) {
   std::fprintf(stderr, "fake_node %s: %s\n", env("DRUST_NODE").c_str(), why.c_str());
   std::exit(1);
+}
+
+nlohmann::json stats_of(int node) {
+  const auto k = static_cast<std::uint64_t>(node);
+  return {{"type", "stats"},       {"moves", 10 + k},      {"threads_started", k},
+          {"heap_used", k << 20}, {"heap_capacity", 64u << 20}, {"allocations_by_node", {k, 1}}};
 }
 
 nlohmann::json receive(int fd) {
@@ -122,7 +134,7 @@ int main(int argc, char** argv) {
   if (plan.print_env) {
     for (const char* name : {"DRUST_JOB", "DRUST_COOKIE", "DRUST_NODE", "DRUST_NODES", "DRUST_CONTROLLER",
                              "DRUST_PROVIDER", "DRUST_PARTITION_SIZE", "DRUST_HEAP_SIZE", "DRUST_CORES",
-                             "DRUST_CACHE_SIZE", "DRUST_FABRIC_HOST", "DRUST_PROGRESS"}) {
+                             "DRUST_CACHE_SIZE", "DRUST_HEAP_PRESSURE", "DRUST_FABRIC_HOST", "DRUST_PROGRESS"}) {
       std::printf("node %d %s=%s\n", node, name, env(name).c_str());
     }
     std::fflush(stdout);
@@ -170,6 +182,7 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(plan.sleep_ms));
+    if (plan.send_stats) (void)control::send_frame(fd, stats_of(0));
     (void)control::send_frame(fd, {{"type", "finish"}, {"status", plan.exit_status}});
     return plan.exit_status;
   }
@@ -178,6 +191,9 @@ int main(int argc, char** argv) {
   while (true) {
     auto message = control::receive_frame(fd, 600s);
     if (!message.ok()) return 1;  // the controller is gone: exit at once
-    if (message->value("type", "") == "shutdown" && !plan.ignore_shutdown) return 0;
+    if (message->value("type", "") == "shutdown" && !plan.ignore_shutdown) {
+      if (plan.send_stats) (void)control::send_frame(fd, stats_of(node));
+      return 0;
+    }
   }
 }
