@@ -262,6 +262,7 @@ int main(int argc, char** argv) {
   unlink(local_list);
   unlink(std_list);
   unlink(remote_list);
+  remote_short_list.reset();
   remote_small.clear();
   remote_pages.clear();
   return 0;

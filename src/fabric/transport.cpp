@@ -271,6 +271,9 @@ absl::Status transport::check_peer(int peer) {
   if (::std::string failure = peer_failure(peer); !failure.empty()) {
     return absl::UnavailableError(absl::StrCat("node ", peer, " failed: ", failure));
   }
+  if (stopping_.load(::std::memory_order_acquire)) {
+    return absl::FailedPreconditionError(absl::StrCat("this node's part of the job is over: it no longer talks to node ", peer));
+  }
   return absl::OkStatus();
 }
 
