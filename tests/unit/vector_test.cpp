@@ -22,6 +22,7 @@
 
 #include "runtime/node_runtime.hpp"
 
+#include <drust/detail/launch.hpp>
 #include <drust/runtime>
 #include <drust/std/memory>
 #include <drust/std/string>
