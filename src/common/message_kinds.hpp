@@ -13,5 +13,11 @@ inline constexpr ::std::uint16_t thread_done = 17;
 inline constexpr ::std::uint16_t heap_allocate = 24;
 inline constexpr ::std::uint16_t heap_free_batch = 25;
 inline constexpr ::std::uint16_t heap_adopt = 26;
+// src/coherence: shared_ptr reference counts (docs/design/shared.md)
+inline constexpr ::std::uint16_t shared_acquire = 32;
+inline constexpr ::std::uint16_t shared_lock = 33;
+inline constexpr ::std::uint16_t shared_use_count = 34;
+inline constexpr ::std::uint16_t shared_release = 35;
+inline constexpr ::std::uint16_t shared_table_release = 36;
 
 }  // namespace drust::message_kinds

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include <drust/detail/heap.hpp>
+#include <drust/detail/shared.hpp>
 #include <drust/runtime>
 
 #include "control/frame.hpp"
@@ -105,6 +106,12 @@ absl::Status node_runtime::start(const node_config& config) {
   heap_options.pressure_threshold = config.heap_pressure;
   global_heap_ = ::std::make_unique<heap::global_heap>(partition_, config.node, heap_options);
   objects_ = ::std::make_unique<coherence::object_store>(*global_heap_, config.cache_size);
+  // A shared object's destructor is named in its control block by a code offset, the same in
+  // every node's process.
+  shared_references_ = ::std::make_unique<coherence::shared_references>(
+      *global_heap_, config.node, [](::std::int64_t destroy_code, ::std::uint64_t object, bool in_block) {
+        reinterpret_cast<detail::shared_destroy_function>(detail::code_at(destroy_code))(object, in_block);
+      });
   detail::local_heap_begin = reinterpret_cast<::std::uint64_t>(partition_.begin());
   detail::local_heap_size = partition_.size();
   if (config.in_job) DRUST_RETURN_IF_ERROR(bootstrap());
@@ -169,6 +176,7 @@ absl::Status node_runtime::bootstrap() {
   threads::install({transport_.get(), config_.node, config_.nodes, total_cores});
   global_heap_->attach(transport_.get());
   objects_->attach(transport_.get());
+  shared_references_->attach(transport_.get());
   DRUST_RETURN_IF_ERROR(transport_->connect(::std::move(peers)));
   DRUST_RETURN_IF_ERROR(send_control({{"type", "ready"}}));
   DRUST_ASSIGN_OR_RETURN(json start, control::receive_frame(control_fd_, welcome_timeout));
@@ -237,6 +245,7 @@ void node_runtime::serve_until_shutdown() {
   finishing_.store(true, ::std::memory_order_release);
   // The controller keeps the counters for drun --stats; it waits for them only when asked to.
   (void)send_control(stats_message(::drust::stats()));
+  shared_references_->stop();
   global_heap_->stop();
   if (transport_) transport_->stop();
 }
@@ -247,6 +256,7 @@ void node_runtime::finish(int status) {
   (void)send_control({{"type", "finish"}, {"status", status}});
   ::shutdown(control_fd_, SHUT_RDWR);
   if (control_thread_.joinable()) control_thread_.join();
+  shared_references_->stop();
   global_heap_->stop();
   if (transport_) transport_->stop();
 }
@@ -295,6 +305,16 @@ runtime_stats stats() noexcept {
     result.cache_bytes = cache.bytes_cached;
     result.moves = counters.moves.load();
     result.move_bytes = counters.move_bytes.load();
+  }
+  if (coherence::shared_references* shared = node.shared_references()) {
+    const coherence::shared_reference_counters& counters = shared->counters();
+    result.shared_acquire_messages = counters.acquire_messages.load();
+    result.shared_release_messages = counters.release_messages.load();
+    result.shared_messages_received = counters.messages_received.load();
+    result.shared_objects_destroyed = counters.objects_destroyed.load();
+    result.shared_blocks_freed = counters.blocks_freed.load();
+    result.shared_references = shared->table_entries();
+    result.shared_releases_pending = shared->pending();
   }
   return result;
 }

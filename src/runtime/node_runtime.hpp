@@ -15,6 +15,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/status.hpp"
 #include "coherence/object_store.hpp"
+#include "coherence/shared_references.hpp"
 #include "fabric/transport.hpp"
 #include "heap/global_heap.hpp"
 #include "heap/partition.hpp"
@@ -39,6 +40,7 @@ class node_runtime {
   // nullptr until start() has reserved the heap.
   heap::global_heap* global_heap() { return global_heap_.get(); }
   coherence::object_store* objects() { return objects_.get(); }
+  coherence::shared_references* shared_references() { return shared_references_.get(); }
   bool started() const { return started_.load(::std::memory_order_acquire); }
 
  private:
@@ -52,6 +54,7 @@ class node_runtime {
   heap::partition partition_;
   ::std::unique_ptr<heap::global_heap> global_heap_;
   ::std::unique_ptr<coherence::object_store> objects_;
+  ::std::unique_ptr<coherence::shared_references> shared_references_;
   ::std::unique_ptr<fabric::transport> transport_;
   int control_fd_ = -1;
   absl::Mutex control_send_lock_;

@@ -1,0 +1,74 @@
+// drust::std::shared_ptr across real node processes, on 2 and 4 nodes, over shm and tcp;ofi_rxm
+// (tests/cluster/apps/shared_app.cpp does the work and checks every value, the single destruction
+// at the home, the freed blocks and the message bound on every node; a failed check ends its job).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "subprocess.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+drust_test::process_result run_shared_app(int nodes, const std::string& provider, std::vector<std::string> arguments) {
+  std::vector<std::string> command{drust_test::env_or("DRUN", "drun"), "-n", std::to_string(nodes), "--provider", provider,
+                                   drust_test::env_or("SHARED_APP", "shared_app")};
+  command.insert(command.end(), arguments.begin(), arguments.end());
+  return drust_test::run_process(command, 120s);
+}
+
+// Every node settled; exactly one destruction of the counter object in the whole job, at `home`.
+void check_settled(int nodes, const std::string& provider, std::vector<std::string> arguments, int home) {
+  CAPTURE(nodes);
+  CAPTURE(provider);
+  auto result = run_shared_app(nodes, provider, arguments);
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code == 0);
+  CHECK(result.out.find("result ok") != std::string::npos);
+  const std::regex settled(R"(settled node=(\d+) destroyed=(\d+) .* acquire_messages=(\d+) release_messages=(\d+))");
+  int lines = 0;
+  int destroyed = 0;
+  for (auto it = std::sregex_iterator(result.out.begin(), result.out.end(), settled); it != std::sregex_iterator(); ++it) {
+    ++lines;
+    const int node = std::stoi((*it)[1]);
+    destroyed += std::stoi((*it)[2]);
+    if (node == home) CHECK(std::stoi((*it)[2]) == 1);
+    CHECK(std::stoi((*it)[3]) + std::stoi((*it)[4]) <= 20);
+  }
+  CHECK(lines == nodes);
+  CHECK(destroyed == 1);
+}
+
+}  // namespace
+
+TEST_CASE("a shared object copied to threads on every node, destroyed once at home (2 nodes, shm)") {
+  check_settled(2, "shm", {"spread", "0"}, 0);
+}
+TEST_CASE("a shared object copied to threads on every node, destroyed once at home (4 nodes, shm)") {
+  check_settled(4, "shm", {"spread", "0"}, 0);
+}
+TEST_CASE("a shared object copied to threads on every node, destroyed once at home (2 nodes, tcp)") {
+  check_settled(2, "tcp;ofi_rxm", {"spread", "0"}, 0);
+}
+TEST_CASE("a shared object copied to threads on every node, destroyed once at home (4 nodes, tcp)") {
+  check_settled(4, "tcp;ofi_rxm", {"spread", "0"}, 0);
+}
+TEST_CASE("a shared object made on another node than main's is destroyed there (shm and tcp)") {
+  check_settled(4, "shm", {"spread", "3"}, 3);
+  check_settled(2, "tcp;ofi_rxm", {"spread", "1"}, 1);
+}
+TEST_CASE("shared_ptrs stored in a unique_ptr'd heap object, copied out, moved and dropped elsewhere") {
+  check_settled(2, "shm", {"stored"}, 0);
+  check_settled(4, "shm", {"stored"}, 0);
+  check_settled(4, "tcp;ofi_rxm", {"stored"}, 0);
+}
+TEST_CASE("weak_ptrs on every node: lock while alive, expired after") {
+  check_settled(2, "shm", {"weak"}, 0);
+  check_settled(4, "tcp;ofi_rxm", {"weak"}, 0);
+}
