@@ -246,6 +246,7 @@ void node_runtime::serve_until_shutdown() {
   // The controller keeps the counters for drun --stats; it waits for them only when asked to.
   (void)send_control(stats_message(::drust::stats()));
   shared_references_->stop();
+  detail::heap_closed = true;
   global_heap_->stop();
   if (transport_) transport_->stop();
 }
@@ -257,6 +258,7 @@ void node_runtime::finish(int status) {
   ::shutdown(control_fd_, SHUT_RDWR);
   if (control_thread_.joinable()) control_thread_.join();
   shared_references_->stop();
+  detail::heap_closed = true;
   global_heap_->stop();
   if (transport_) transport_->stop();
 }
