@@ -54,16 +54,8 @@ struct release_entry {
   ::std::uint64_t weak;
 };
 
-void put_word(::std::string& reply, ::std::uint64_t word) {
-  reply.resize(sizeof word);
-  ::std::memcpy(reply.data(), &word, sizeof word);
-}
-
-::std::uint64_t get_word(::std::string_view bytes) {
-  ::std::uint64_t word = 0;
-  if (bytes.size() == sizeof word) ::std::memcpy(&word, bytes.data(), sizeof word);
-  return word;
-}
+using fabric::get_word;
+using fabric::put_word;
 
 template <class Visit>
 void for_each_entry(::std::string_view payload, Visit&& visit) {

@@ -72,4 +72,16 @@ template <typed_message M>
   return bytes.size() < sizeof(M) ? ::std::string_view{} : bytes.substr(sizeof(M));
 }
 
+// A payload of one 64-bit word (replies that carry an address or a count), written into a reused
+// string, and read back (0 when the payload is not one word).
+inline void put_word(::std::string& payload, ::std::uint64_t word) {
+  payload.resize(sizeof word);
+  ::std::memcpy(payload.data(), &word, sizeof word);
+}
+inline ::std::uint64_t get_word(::std::string_view payload) {
+  ::std::uint64_t word = 0;
+  if (payload.size() == sizeof word) ::std::memcpy(&word, payload.data(), sizeof word);
+  return word;
+}
+
 }  // namespace drust::fabric

@@ -29,17 +29,8 @@ struct adopt_request {
   ::std::uint64_t address;
 };
 
-// A reply carrying one word (0: none).
-void put_word(::std::string& reply, ::std::uint64_t word) {
-  reply.resize(sizeof word);
-  ::std::memcpy(reply.data(), &word, sizeof word);
-}
-
-::std::uint64_t get_word(::std::string_view bytes) {
-  ::std::uint64_t word = 0;
-  if (bytes.size() == sizeof word) ::std::memcpy(&word, bytes.data(), sizeof word);
-  return word;
-}
+using fabric::get_word;
+using fabric::put_word;
 
 }  // namespace
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "subprocess.hpp"
+#include "cluster_app.hpp"
 
 using namespace std::chrono_literals;
 
@@ -17,24 +17,11 @@ namespace {
 
 drust_test::process_result run_heap_app(int nodes, const std::string& provider, std::vector<std::string> arguments,
                                         std::vector<std::string> drun_options = {}) {
-  std::vector<std::string> command{drust_test::env_or("DRUN", "drun"), "-n", std::to_string(nodes), "--provider", provider};
-  command.insert(command.end(), drun_options.begin(), drun_options.end());
-  command.push_back(drust_test::env_or("HEAP_APP", "heap_app"));
-  command.insert(command.end(), arguments.begin(), arguments.end());
-  return drust_test::run_process(command, 120s);
+  return drust_test::run_cluster_app("HEAP_APP", "heap_app", nodes, provider, arguments, drun_options);
 }
 
-void check_ok(const drust_test::process_result& result) {
-  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
-  REQUIRE_FALSE(result.timed_out);
-  CHECK(result.exit_code == 0);
-  CHECK(result.out.find("result ok") != std::string::npos);
-}
-
-int count_of(const std::string& text, const std::string& pattern) {
-  const std::regex expression(pattern);
-  return static_cast<int>(std::distance(std::sregex_iterator(text.begin(), text.end(), expression), std::sregex_iterator()));
-}
+using drust_test::check_ok;
+using drust_test::count_of;
 
 void check_list(int nodes, const std::string& provider) {
   auto result = run_heap_app(nodes, provider, {"list"});

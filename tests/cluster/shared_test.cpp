@@ -9,17 +9,14 @@
 #include <string>
 #include <vector>
 
-#include "subprocess.hpp"
+#include "cluster_app.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
 drust_test::process_result run_shared_app(int nodes, const std::string& provider, std::vector<std::string> arguments) {
-  std::vector<std::string> command{drust_test::env_or("DRUN", "drun"), "-n", std::to_string(nodes), "--provider", provider,
-                                   drust_test::env_or("SHARED_APP", "shared_app")};
-  command.insert(command.end(), arguments.begin(), arguments.end());
-  return drust_test::run_process(command, 120s);
+  return drust_test::run_cluster_app("SHARED_APP", "shared_app", nodes, provider, arguments);
 }
 
 // Every node settled; exactly one destruction of the counter object in the whole job, at `home`.
@@ -27,10 +24,8 @@ void check_settled(int nodes, const std::string& provider, std::vector<std::stri
   CAPTURE(nodes);
   CAPTURE(provider);
   auto result = run_shared_app(nodes, provider, arguments);
+  drust_test::check_ok(result);
   INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
-  REQUIRE_FALSE(result.timed_out);
-  CHECK(result.exit_code == 0);
-  CHECK(result.out.find("result ok") != std::string::npos);
   const std::regex settled(R"(settled node=(\d+) destroyed=(\d+) .* acquire_messages=(\d+) release_messages=(\d+))");
   int lines = 0;
   int destroyed = 0;

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "subprocess.hpp"
+#include "cluster_app.hpp"
 
 using namespace std::chrono_literals;
 
@@ -18,28 +18,11 @@ namespace {
 
 drust_test::process_result run_vector_app(int nodes, const std::string& provider,
                                           const std::string& scenario) {
-  const std::vector<std::string> command{drust_test::env_or("DRUN", "drun"),
-                                         "-n",
-                                         std::to_string(nodes),
-                                         "--provider",
-                                         provider,
-                                         drust_test::env_or("VECTOR_APP", "vector_app"),
-                                         scenario};
-  return drust_test::run_process(command, 120s);
+  return drust_test::run_cluster_app("VECTOR_APP", "vector_app", nodes, provider, {scenario});
 }
 
-void check_ok(const drust_test::process_result& result) {
-  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
-  REQUIRE_FALSE(result.timed_out);
-  CHECK(result.exit_code == 0);
-  CHECK(result.out.find("result ok") != std::string::npos);
-}
-
-int count_of(const std::string& text, const std::string& pattern) {
-  const std::regex expression(pattern);
-  return static_cast<int>(std::distance(std::sregex_iterator(text.begin(), text.end(), expression),
-                                        std::sregex_iterator()));
-}
+using drust_test::check_ok;
+using drust_test::count_of;
 
 void check_chunks(int nodes, const std::string& provider) {
   auto result = run_vector_app(nodes, provider, "chunks");
