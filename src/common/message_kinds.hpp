@@ -19,5 +19,10 @@ inline constexpr ::std::uint16_t shared_lock = 33;
 inline constexpr ::std::uint16_t shared_use_count = 34;
 inline constexpr ::std::uint16_t shared_release = 35;
 inline constexpr ::std::uint16_t shared_table_release = 36;
+// src/sync: mutexes, conditions, atomics, latches, barriers at their home (docs/design/sync.md)
+inline constexpr ::std::uint16_t sync_request = 40;  // an operation that needs the home's answer
+inline constexpr ::std::uint16_t sync_post = 41;     // one-way: unlock, notify
+inline constexpr ::std::uint16_t sync_wake = 42;     // home -> waiter's node: a queued waiter goes on
+inline constexpr ::std::uint16_t sync_destroy = 43;  // one-way: a state's owner destroyed it
 
 }  // namespace drust::message_kinds

@@ -8,10 +8,12 @@
 
 #include <drust/detail/heap.hpp>
 #include <drust/detail/shared.hpp>
+#include <drust/detail/sync.hpp>
 #include <drust/runtime>
 
 #include "control/frame.hpp"
 #include "common/executable_image.hpp"
+#include "sync/sync_service.hpp"
 #include "thread/thread_service.hpp"
 
 namespace drust::runtime {
@@ -114,6 +116,8 @@ absl::Status node_runtime::start(const node_config& config) {
       });
   detail::local_heap_begin = reinterpret_cast<::std::uint64_t>(partition_.begin());
   detail::local_heap_size = partition_.size();
+  sync::sync_service::instance().start(config.node);
+  detail::sync_node = config.node;
   if (config.in_job) DRUST_RETURN_IF_ERROR(bootstrap());
   started_.store(true, ::std::memory_order_release);
   return absl::OkStatus();
@@ -177,6 +181,7 @@ absl::Status node_runtime::bootstrap() {
   global_heap_->attach(transport_.get());
   objects_->attach(transport_.get());
   shared_references_->attach(transport_.get());
+  sync::sync_service::instance().attach(transport_.get());
   DRUST_RETURN_IF_ERROR(transport_->connect(::std::move(peers)));
   DRUST_RETURN_IF_ERROR(send_control({{"type", "ready"}}));
   DRUST_ASSIGN_OR_RETURN(json start, control::receive_frame(control_fd_, welcome_timeout));
@@ -229,6 +234,7 @@ void node_runtime::handle_control_message(const json& message) {
     ::std::string reason = message.value("reason", ::std::string("it failed"));
     if (transport_) transport_->mark_peer_failed(node, reason);
     threads::fail_node(node, reason);
+    sync::sync_service::instance().fail_node(node, reason);
   } else if (type == "placement") {
     // The controller's advice: where this node's allocations go past the pressure threshold.
     global_heap_->set_preferred_node(message.value("heap_node", -1));
@@ -246,6 +252,7 @@ void node_runtime::serve_until_shutdown() {
   // The controller keeps the counters for drun --stats; it waits for them only when asked to.
   (void)send_control(stats_message(::drust::stats()));
   shared_references_->stop();
+  sync::sync_service::instance().stop(absl::StrCat("node ", config_.node, "'s part of the job is over"));
   detail::heap_closed = true;
   global_heap_->stop();
   if (transport_) transport_->stop();
@@ -258,6 +265,7 @@ void node_runtime::finish(int status) {
   ::shutdown(control_fd_, SHUT_RDWR);
   if (control_thread_.joinable()) control_thread_.join();
   shared_references_->stop();
+  sync::sync_service::instance().stop(absl::StrCat("node ", config_.node, "'s part of the job is over"));
   detail::heap_closed = true;
   global_heap_->stop();
   if (transport_) transport_->stop();

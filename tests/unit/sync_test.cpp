@@ -1,0 +1,433 @@
+// drust's synchronisation types on a one-node runtime (every state homed here): std's semantics
+// for mutex and timed_mutex with every std lock type, condition_variable (with and without a
+// predicate, timed waits, notify_one and notify_all), atomic<T> for integers, bool and pointers
+// (including wait/notify), latch and barrier with several threads (and a completion function),
+// sync::mutex<T> (its data in the global heap), use through shared_ptr, objects made before the
+// runtime started, the relocatable / interior_mutable traits, and destruction freeing the home
+// state. Several nodes: tests/cluster/sync_test.cpp.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <system_error>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <drust/interior_mutable>
+#include <drust/relocatable>
+#include <drust/runtime>
+#include <drust/std/atomic>
+#include <drust/std/barrier>
+#include <drust/std/condition_variable>
+#include <drust/std/latch>
+#include <drust/std/memory>
+#include <drust/std/mutex>
+#include <drust/std/sync>
+
+#include "runtime/node_runtime.hpp"
+#include "sync/sync_service.hpp"
+
+namespace dstd = drust::std;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Made by a static initialiser, before the runtime started: a process-local mutex.
+dstd::mutex early_mutex;
+
+std::uint64_t states_now() { return drust::sync::sync_service::instance().counters().states.load(); }
+
+template <class Work>
+void on_threads(int count, Work work) {
+  std::vector<std::thread> threads;
+  for (int i = 0; i < count; ++i) threads.emplace_back(work, i);
+  for (auto& thread : threads) thread.join();
+}
+
+struct counter_block {
+  dstd::mutex m;
+  long value = 0;
+};
+
+int completions = 0;  // only the completion step writes it, with every other thread blocked
+void count_completion() noexcept { ++completions; }
+
+}  // namespace
+
+static_assert(drust::interior_mutable<dstd::mutex> && drust::interior_mutable<dstd::timed_mutex>);
+static_assert(drust::interior_mutable<dstd::condition_variable> && drust::interior_mutable<dstd::atomic<long>>);
+static_assert(drust::interior_mutable<dstd::latch> && drust::interior_mutable<dstd::barrier<>>);
+static_assert(drust::interior_mutable<dstd::sync::mutex<long>>);
+static_assert(drust::relocatable<dstd::mutex> && drust::relocatable<dstd::condition_variable>);
+static_assert(drust::relocatable<dstd::atomic<int>> && drust::relocatable<dstd::latch>);
+static_assert(drust::relocatable<dstd::barrier<>> && drust::relocatable<dstd::sync::mutex<long>>);
+static_assert(drust::relocatable<counter_block>);  // an aggregate of them
+static_assert(!std::is_copy_constructible_v<dstd::mutex> && !std::is_move_constructible_v<dstd::mutex>);
+static_assert(sizeof(dstd::mutex) == 16 && sizeof(dstd::atomic<char>) == 16);
+
+TEST_CASE("mutex: lock, try_lock, unlock and the std lock types") {
+  dstd::mutex m;
+  CHECK(m.home_node() == drust::node_id());
+  m.lock();
+  CHECK_FALSE(m.try_lock());
+  m.unlock();
+  CHECK(m.try_lock());
+  m.unlock();
+  {
+    std::lock_guard hold(m);
+    CHECK_FALSE(m.try_lock());
+  }
+  {
+    std::unique_lock hold(m);
+    CHECK(hold.owns_lock());
+    hold.unlock();
+    CHECK(hold.try_lock());
+  }
+  dstd::mutex other;
+  {
+    std::scoped_lock both(m, other);
+    CHECK_FALSE(m.try_lock());
+    CHECK_FALSE(other.try_lock());
+  }
+  CHECK(m.try_lock());
+  m.unlock();
+}
+
+TEST_CASE("mutex: no lost update with 8 threads contending") {
+  dstd::mutex m;
+  long counter = 0;
+  on_threads(8, [&](int) {
+    for (int i = 0; i < 20000; ++i) {
+      std::lock_guard hold(m);
+      ++counter;
+    }
+  });
+  CHECK(counter == 8 * 20000);
+  CHECK(drust::sync::sync_service::instance().waiting() == 0);
+}
+
+TEST_CASE("mutex made before the runtime started works in this process") {
+  CHECK(early_mutex.home_node() == drust::detail::sync_process_local);
+  long counter = 0;
+  on_threads(4, [&](int) {
+    for (int i = 0; i < 5000; ++i) {
+      std::lock_guard hold(early_mutex);
+      ++counter;
+    }
+  });
+  CHECK(counter == 4 * 5000);
+}
+
+TEST_CASE("timed_mutex: try_lock_for and try_lock_until time out, and succeed once free") {
+  dstd::timed_mutex m;
+  m.lock();
+  std::thread other([&] {
+    const auto start = std::chrono::steady_clock::now();
+    CHECK_FALSE(m.try_lock_for(20ms));
+    CHECK(std::chrono::steady_clock::now() - start >= 20ms);
+    CHECK_FALSE(m.try_lock_until(std::chrono::system_clock::now() + 10ms));
+    CHECK(m.try_lock_for(10s));  // the main thread unlocks meanwhile
+    m.unlock();
+  });
+  std::this_thread::sleep_for(50ms);
+  m.unlock();
+  other.join();
+  std::unique_lock hold(m, 1s);
+  CHECK(hold.owns_lock());
+}
+
+TEST_CASE("mutex through a shared_ptr, as std code shares one") {
+  auto m = dstd::make_shared<dstd::mutex>();
+  std::lock_guard second(*m);
+  CHECK_FALSE(m->try_lock());
+}
+
+TEST_CASE("condition_variable: producer and consumer, with and without a predicate") {
+  dstd::mutex m;
+  dstd::condition_variable ready;
+  std::vector<int> queue;
+  bool done = false;
+  std::vector<int> taken;
+  std::thread consumer([&] {
+    std::unique_lock lock(m);
+    while (true) {
+      ready.wait(lock, [&] { return !queue.empty() || done; });
+      if (queue.empty()) break;
+      taken.push_back(queue.front());
+      queue.erase(queue.begin());
+    }
+  });
+  for (int i = 0; i < 1000; ++i) {
+    {
+      std::lock_guard hold(m);
+      queue.push_back(i);
+    }
+    ready.notify_one();
+  }
+  {
+    std::lock_guard hold(m);
+    done = true;
+  }
+  ready.notify_all();
+  consumer.join();
+  REQUIRE(taken.size() == 1000);
+  for (int i = 0; i < 1000; ++i) CHECK(taken[static_cast<std::size_t>(i)] == i);
+
+  // Plain wait() in a loop, as std code also writes it.
+  bool flag = false;
+  std::thread waiter([&] {
+    std::unique_lock lock(m);
+    while (!flag) ready.wait(lock);
+  });
+  std::this_thread::sleep_for(10ms);
+  {
+    std::lock_guard hold(m);
+    flag = true;
+  }
+  ready.notify_all();
+  waiter.join();
+}
+
+TEST_CASE("condition_variable: timed waits") {
+  dstd::mutex m;
+  dstd::condition_variable cv;
+  std::unique_lock lock(m);
+  CHECK(cv.wait_for(lock, 10ms) == std::cv_status::timeout);
+  CHECK(lock.owns_lock());
+  CHECK(cv.wait_until(lock, std::chrono::steady_clock::now() + 5ms) == std::cv_status::timeout);
+  CHECK_FALSE(cv.wait_for(lock, 5ms, [] { return false; }));
+  CHECK(cv.wait_for(lock, 5ms, [] { return true; }));
+  CHECK_FALSE(cv.wait_until(lock, std::chrono::system_clock::now() + 5ms, [] { return false; }));
+
+  bool go = false;
+  std::thread notifier([&] {
+    std::this_thread::sleep_for(20ms);
+    {
+      std::lock_guard hold(m);
+      go = true;
+    }
+    cv.notify_all();
+  });
+  CHECK(cv.wait_for(lock, 10s, [&] { return go; }));
+  lock.unlock();
+  notifier.join();
+  CHECK(drust::sync::sync_service::instance().waiting() == 0);
+}
+
+TEST_CASE("condition_variable: notify_all wakes every waiter, notify_one one at a time") {
+  dstd::mutex m;
+  dstd::condition_variable cv;
+  int generation = 0;
+  std::atomic<int> woken{0};
+  std::atomic<int> waiting{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      std::unique_lock lock(m);
+      waiting.fetch_add(1);
+      cv.wait(lock, [&] { return generation > 0; });
+      woken.fetch_add(1);
+    });
+  }
+  while (waiting.load() < 6) std::this_thread::sleep_for(1ms);
+  {
+    std::lock_guard hold(m);
+    generation = 1;
+  }
+  cv.notify_all();
+  for (auto& thread : threads) thread.join();
+  CHECK(woken.load() == 6);
+}
+
+TEST_CASE("atomic: integer operations") {
+  dstd::atomic<long> a(5);
+  CHECK(a.is_lock_free());
+  CHECK(a.load() == 5);
+  a.store(7);
+  CHECK(a == 7);
+  CHECK(a.exchange(9) == 7);
+  long expected = 1;
+  CHECK_FALSE(a.compare_exchange_strong(expected, 2));
+  CHECK(expected == 9);
+  CHECK(a.compare_exchange_weak(expected, 2));
+  CHECK(a.load() == 2);
+  CHECK(a.fetch_add(3) == 2);
+  CHECK(a.fetch_sub(1) == 5);
+  CHECK(++a == 5);
+  CHECK(a++ == 5);
+  CHECK(--a == 5);
+  CHECK((a += 10) == 15);
+  CHECK((a -= 5) == 10);
+  CHECK(a.fetch_and(0b1100) == 10);
+  CHECK(a.fetch_or(0b0001) == 0b1000);
+  CHECK(a.fetch_xor(0b1111) == 0b1001);
+  CHECK(a.load() == 0b0110);
+  CHECK((a |= 1) == 7);
+  CHECK((a &= 3) == 3);
+  CHECK((a ^= 1) == 2);
+  a = -4;
+  CHECK(a.load() == -4);
+
+  dstd::atomic<std::int8_t> small(127);
+  CHECK(small.fetch_add(1) == 127);
+  CHECK(small.load() == -128);  // wraps as std::atomic's do
+  dstd::atomic<unsigned short> medium(0);
+  CHECK(medium.fetch_sub(1) == 0);
+  CHECK(medium.load() == 65535);
+  dstd::atomic<bool> flag(false);
+  CHECK(flag.exchange(true) == false);
+  CHECK(flag.load());
+}
+
+TEST_CASE("atomic: pointers move in elements") {
+  long values[4] = {1, 2, 3, 4};
+  dstd::atomic<long*> p(values);
+  CHECK(p.fetch_add(2) == values);
+  CHECK(p.load() == values + 2);
+  CHECK(*(--p) == 2);
+  CHECK((p += 2) == values + 3);
+}
+
+TEST_CASE("atomic: fetch_add from 8 threads loses nothing; wait and notify") {
+  dstd::atomic<int> counter(0);
+  on_threads(8, [&](int) {
+    for (int i = 0; i < 10000; ++i) counter.fetch_add(1, std::memory_order_relaxed);
+  });
+  CHECK(counter.load() == 80000);
+
+  dstd::atomic<int> state(0);
+  std::thread waiter([&] {
+    state.wait(0);
+    CHECK(state.load() == 1);
+  });
+  std::this_thread::sleep_for(10ms);
+  state.store(1);
+  state.notify_all();
+  waiter.join();
+}
+
+TEST_CASE("latch: count_down, try_wait, wait, arrive_and_wait from several threads") {
+  dstd::latch done(4);
+  CHECK_FALSE(done.try_wait());
+  std::atomic<int> past{0};
+  on_threads(4, [&](int) {
+    done.arrive_and_wait();
+    past.fetch_add(1);
+  });
+  CHECK(past.load() == 4);
+  CHECK(done.try_wait());
+  done.wait();
+
+  dstd::latch two(2);
+  two.count_down(2);
+  CHECK(two.try_wait());
+  CHECK_THROWS_AS(two.count_down(), std::system_error);  // below zero: std says undefined
+  CHECK_THROWS_AS(dstd::latch(-1), std::invalid_argument);
+  dstd::latch zero(0);
+  CHECK(zero.try_wait());
+}
+
+TEST_CASE("barrier: phases with a completion function, arrive_and_drop") {
+  completions = 0;
+  constexpr int threads = 4;
+  constexpr int phases = 50;
+  dstd::barrier<void (*)() noexcept> meet(threads, &count_completion);
+  std::atomic<int> in_phase[phases] = {};
+  std::atomic<int> errors{0};
+  on_threads(threads, [&](int) {
+    for (int phase = 0; phase < phases; ++phase) {
+      in_phase[phase].fetch_add(1);
+      meet.arrive_and_wait();
+      // Everyone arrived, and the completion ran, before anyone went on.
+      if (in_phase[phase].load() != threads || completions < phase + 1) errors.fetch_add(1);
+    }
+  });
+  CHECK(errors.load() == 0);
+  CHECK(completions == phases);
+
+  // A lambda completion, arrive + wait with tokens, and threads dropping out.
+  int lambda_runs = 0;
+  int* runs = &lambda_runs;
+  dstd::barrier drop_out(3, [runs]() noexcept { ++*runs; });
+  std::thread leaver([&] { drop_out.arrive_and_drop(); });
+  std::thread stayer([&] {
+    auto token = drop_out.arrive();
+    drop_out.wait(std::move(token));
+    drop_out.arrive_and_wait();  // the next phase expects 2
+  });
+  drop_out.arrive_and_wait();
+  drop_out.arrive_and_wait();
+  leaver.join();
+  stayer.join();
+  CHECK(lambda_runs == 2);
+}
+
+TEST_CASE("sync::mutex<T>: the data lives in the heap, lock gives access, try_lock, into_inner") {
+  const auto live_before = drust::stats().live_objects;
+  {
+    dstd::sync::mutex<long> m(5);
+    {
+      auto guard = m.lock();
+      CHECK(*guard == 5);
+      *guard = 6;
+      CHECK_FALSE(m.try_lock().has_value());
+    }
+    {
+      auto maybe = m.try_lock();
+      REQUIRE(maybe.has_value());
+      CHECK(**maybe == 6);
+      maybe->unlock();
+      CHECK(maybe->get() == nullptr);
+    }
+    on_threads(8, [&](int) {
+      for (int i = 0; i < 5000; ++i) ++*m.lock();
+    });
+    CHECK(*m.lock() == 6 + 8 * 5000);
+    CHECK(std::move(m).into_inner() == 6 + 8 * 5000);
+
+    struct pair_of {
+      int first;
+      int second;
+    };
+    auto shared = dstd::make_shared<dstd::sync::mutex<pair_of>>(pair_of{1, 2});
+    {
+      auto guard = shared->lock();
+      guard->second = 7;
+    }
+    CHECK(shared->lock()->second == 7);
+  }
+  CHECK(drust::stats().live_objects == live_before);
+}
+
+TEST_CASE("destruction frees the home's state") {
+  const auto before = states_now();
+  {
+    dstd::mutex m;
+    dstd::timed_mutex t;
+    dstd::condition_variable cv;
+    dstd::atomic<int> a;
+    dstd::latch l(1);
+    dstd::barrier<> b(1);
+    dstd::sync::mutex<int> data(0);
+    CHECK(states_now() == before + 7);
+  }
+  CHECK(states_now() == before);
+}
+
+int main(int argc, char** argv) {
+  auto config = drust::runtime::node_config::from_environment();
+  absl::Status started = config.ok() ? drust::runtime::node_runtime::instance().start(*config) : config.status();
+  if (!started.ok()) {
+    std::fprintf(stderr, "cannot start the node runtime: %s\n", std::string(started.message()).c_str());
+    return 1;
+  }
+  doctest::Context context(argc, argv);
+  return context.run();
+}
