@@ -4,68 +4,65 @@
 #include <cstring>
 #include <drust/detail/heap.hpp>
 
+namespace drust::detail {
+constinit thread_local borrow_index* this_thread_borrow_index = nullptr;
+}  // namespace drust::detail
+
 namespace drust::coherence {
 
 namespace {
 
-// The calling thread's recent immutable borrows: a ring of pins, released oldest first, and a
-// direct-mapped index from word to ring position for the lock-free hit path. A reference from
-// `*p` stays valid while the thread makes fewer than `ring_size` newer borrows of other objects.
+// The calling thread's recent immutable borrows: a ring of pins, released oldest first, and the
+// inline-probed index (drust::detail::borrow_index) from word to the pinned bytes. A reference
+// from `*p` stays valid while the thread makes fewer than `ring_size` newer borrows of other
+// objects.
 struct borrow_table {
   static constexpr ::std::size_t ring_size = drust::detail::borrow_table_size;
-  static constexpr ::std::size_t index_size = 4096;
 
   struct slot {
     ::std::uint64_t word = 0;
-    ::std::size_t size = 0;
     cached_copy copy;
-  };
-  struct index_entry {
-    ::std::uint64_t word = 0;
-    ::std::uint32_t position = 0;
   };
 
   ::std::array<slot, ring_size> ring;
-  ::std::array<index_entry, index_size> index{};
+  drust::detail::borrow_index index;
   ::std::size_t next = 0;
   object_store* owner = nullptr;
-  // Hits served by this table; written only by its thread (a plain store, no read-modify-write),
-  // summed by object_store::borrow_hits().
-  ::std::atomic<::std::uint64_t> hits{0};
 
   ~borrow_table() {
-    if (owner != nullptr) owner->forget_borrow_table(&hits);
-  }
-
-  static ::std::size_t hash(::std::uint64_t word) {
-    return static_cast<::std::size_t>((word * 0x9e3779b97f4a7c15ull) >> 52) & (index_size - 1);
+    if (drust::detail::this_thread_borrow_index == &index) drust::detail::this_thread_borrow_index = nullptr;
+    if (owner != nullptr) owner->forget_borrow_table(&index.hits);
   }
 
   const void* find(::std::uint64_t word, ::std::size_t size) const {
-    const index_entry& entry = index[hash(word)];
-    if (entry.word != word) return nullptr;
-    const slot& s = ring[entry.position];
-    if (s.word != word || s.size < size) return nullptr;
-    return s.copy.data();
+    const drust::detail::borrow_index_entry& entry = index.entries[drust::detail::borrow_index::slot(word)];
+    return entry.word == word && entry.size >= size ? entry.bytes : nullptr;
   }
 
   const void* keep(::std::uint64_t word, ::std::size_t size, cached_copy copy) {
-    slot& s = ring[next];
-    s.copy = ::std::move(copy);  // releases the oldest pin
-    s.word = word;
-    s.size = size;
-    index[hash(word)] = {word, static_cast<::std::uint32_t>(next)};
+    slot& oldest = ring[next];
+    if (oldest.copy) {
+      // The index must not name bytes whose pin is about to go.
+      drust::detail::borrow_index_entry& stale = index.entries[drust::detail::borrow_index::slot(oldest.word)];
+      if (stale.word == oldest.word && stale.bytes == oldest.copy.data()) stale = {};
+    }
+    oldest.copy = ::std::move(copy);  // releases the oldest pin
+    oldest.word = word;
+    const void* bytes = oldest.copy.data();
+    index.entries[drust::detail::borrow_index::slot(word)] = {word, size, bytes};
     next = (next + 1) % ring_size;
-    return s.copy.data();
+    return bytes;
   }
 };
 
 borrow_table& this_threads_table(object_store* store) {
   thread_local ::std::unique_ptr<borrow_table> table;
   if (!table || table->owner != store) {
+    table.reset();
     table = ::std::make_unique<borrow_table>();
     table->owner = store;
-    store->remember_borrow_table(&table->hits);
+    store->remember_borrow_table(&table->index.hits);
+    drust::detail::this_thread_borrow_index = &table->index;
   }
   return *table;
 }
@@ -122,7 +119,7 @@ absl::StatusOr<cached_copy> object_store::pin(::std::uint64_t word, ::std::size_
 absl::StatusOr<const void*> object_store::borrow(::std::uint64_t word, ::std::size_t size, ::std::size_t alignment) {
   borrow_table& table = this_threads_table(this);
   if (const void* bytes = table.find(word, size)) {
-    table.hits.store(table.hits.load(::std::memory_order_relaxed) + 1, ::std::memory_order_relaxed);
+    table.index.hits.store(table.index.hits.load(::std::memory_order_relaxed) + 1, ::std::memory_order_relaxed);
     return bytes;
   }
   DRUST_ASSIGN_OR_RETURN(cached_copy copy, pin(word, size, alignment));

@@ -9,14 +9,6 @@
 
 namespace drust::coherence {
 
-namespace detail {
-
-cache_entry::~cache_entry() {
-  if (bytes != nullptr) ::operator delete (bytes, ::std::align_val_t{alignment});
-}
-
-}  // namespace detail
-
 // cached_copy ------------------------------------------------------------------------------------
 
 cached_copy::cached_copy(cached_copy&& other) noexcept
@@ -41,7 +33,10 @@ void cached_copy::reset() {
 
 read_cache::read_cache(::std::size_t capacity_bytes) : capacity_(capacity_bytes) {}
 
-read_cache::~read_cache() = default;
+read_cache::~read_cache() {
+  absl::MutexLock lock(&mu_);
+  for (auto& [key, e] : entries_) arena_.deallocate(e->bytes, e->size, e->alignment);
+}
 
 absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t size,
                                             ::std::size_t alignment, fill_function fill) {
@@ -76,10 +71,10 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
       return cached_copy(this, e);
     }
     auto owned = ::std::make_unique<entry>(key, size, alignment);
+    owned->bytes = arena_.allocate(size, alignment);
     mine = owned.get();
     mine->readers = 1;  // the filler's pin: a filling copy is never evicted
     entries_.emplace(key, ::std::move(owned));
-    link_address(mine);
     bytes_ += size;
     if (size > capacity_) oversized_bytes_ += size;
     bytes_counter_.store(bytes_, ::std::memory_order_relaxed);
@@ -90,7 +85,6 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
   // Outside the lock: nobody else touches `mine` until it is ready (others wait on filled_).
   absl::Status status;
   try {
-    mine->bytes = ::operator new (size, ::std::align_val_t{alignment});
     status = fill(mine->bytes);
   } catch (...) {
     {
@@ -125,10 +119,12 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
 void read_cache::forget(::std::uint64_t address) {
   ::std::vector<::std::unique_ptr<entry>> freed;
   absl::MutexLock lock(&mu_);
-  for (;;) {
-    auto it = by_address_.find(address & address_mask);
-    if (it == by_address_.end()) break;
-    if (auto unread = detach(it->second)) freed.push_back(::std::move(unread));
+  ::std::vector<entry*> matching;
+  for (auto& [key, e] : entries_) {
+    if (key.address() == (address & address_mask)) matching.push_back(e.get());
+  }
+  for (entry* e : matching) {
+    if (auto unread = detach(e)) freed.push_back(::std::move(unread));
   }
 }
 
@@ -173,7 +169,6 @@ void read_cache::evict_over_capacity(::std::vector<::std::unique_ptr<entry>>* fr
 ::std::unique_ptr<read_cache::entry> read_cache::detach(entry* e) {
   if (!e->detached) {
     if (e->state == detail::entry_state::ready && e->readers == 0) lru_remove(e);
-    unlink_address(e);
     auto it = entries_.find(e->key);
     // Ownership passes to retire(), now or at the last unpin.
     static_cast<void>(it->second.release());
@@ -189,6 +184,7 @@ void read_cache::evict_over_capacity(::std::vector<::std::unique_ptr<entry>>* fr
   if (e->size > capacity_) oversized_bytes_ -= e->size;
   bytes_counter_.store(bytes_, ::std::memory_order_relaxed);
   entries_counter_.fetch_sub(1, ::std::memory_order_relaxed);
+  arena_.deallocate(::std::exchange(e->bytes, nullptr), e->size, e->alignment);
   return ::std::unique_ptr<entry>(e);
 }
 
@@ -215,29 +211,6 @@ void read_cache::lru_remove(entry* e) {
     lru_tail_ = e->lru_previous;
   }
   e->lru_previous = e->lru_next = nullptr;
-}
-
-void read_cache::link_address(entry* e) {
-  auto [it, inserted] = by_address_.try_emplace(e->key.address(), e);
-  if (!inserted) {
-    e->same_address_next = it->second;
-    it->second->same_address_previous = e;
-    it->second = e;
-  }
-}
-
-void read_cache::unlink_address(entry* e) {
-  if (e->same_address_previous != nullptr) {
-    e->same_address_previous->same_address_next = e->same_address_next;
-  } else if (e->same_address_next != nullptr) {
-    by_address_[e->key.address()] = e->same_address_next;
-  } else {
-    by_address_.erase(e->key.address());
-  }
-  if (e->same_address_next != nullptr) {
-    e->same_address_next->same_address_previous = e->same_address_previous;
-  }
-  e->same_address_previous = e->same_address_next = nullptr;
 }
 
 }  // namespace drust::coherence

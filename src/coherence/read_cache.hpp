@@ -34,6 +34,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "coherence/colour.hpp"
+#include "coherence/copy_arena.hpp"
 
 namespace drust::coherence {
 
@@ -54,15 +55,11 @@ struct cache_entry {
   // The unpinned list (least recently unpinned first): only while ready, attached, unread.
   cache_entry* lru_previous = nullptr;
   cache_entry* lru_next = nullptr;
-  // The other attached colours of the same address.
-  cache_entry* same_address_previous = nullptr;
-  cache_entry* same_address_next = nullptr;
 
   cache_entry(coloured_address k, ::std::size_t s, ::std::size_t a)
       : key(k), size(s), alignment(a) {}
   cache_entry(const cache_entry&) = delete;
   cache_entry& operator=(const cache_entry&) = delete;
-  ~cache_entry();
 };
 
 }  // namespace detail
@@ -135,8 +132,9 @@ class read_cache {
   ::std::optional<cached_copy> pin_if_cached(coloured_address key) ABSL_LOCKS_EXCLUDED(mu_);
 
   // Drops every copy of `address`, whatever its colour. Unpinned copies are freed now; pinned
-  // ones are no longer found and are freed when their last reader unpins. For a local free: the
-  // address may then be reused (docs/design/coherence.md, "address reuse").
+  // ones are no longer found and are freed when their last reader unpins. Not needed for
+  // correctness (colours are), and it scans the whole cache: for tests and for releasing memory
+  // early (docs/design/coherence.md).
   void forget(::std::uint64_t address) ABSL_LOCKS_EXCLUDED(mu_);
 
   ::std::size_t capacity_bytes() const { return capacity_; }
@@ -150,12 +148,11 @@ class read_cache {
   void unpin(entry* e) ABSL_LOCKS_EXCLUDED(mu_);
   void lru_push_back(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void lru_remove(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void link_address(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void unlink_address(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Takes `e` out of the map and its lists; returns its ownership (for freeing after unlock) when
   // nobody reads it, or keeps it alive as detached for its readers.
   ::std::unique_ptr<entry> detach(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Frees `e` (already out of the map and lists, and unread), keeping the byte count.
+  // Frees `e` (already out of the map and lists, and unread), keeping the byte count; its bytes
+  // go back to the arena now, the entry itself when the returned pointer dies (after unlocking).
   ::std::unique_ptr<entry> retire(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the copy whose fill failed (or threw).
   void fill_failed(entry* e, ::std::vector<::std::unique_ptr<entry>>* freed)
@@ -169,7 +166,7 @@ class read_cache {
   mutable absl::Mutex mu_;
   absl::CondVar filled_;  // signalled when a fill finishes, well or badly
   absl::flat_hash_map<coloured_address, ::std::unique_ptr<entry>> entries_ ABSL_GUARDED_BY(mu_);
-  absl::flat_hash_map<::std::uint64_t, entry*> by_address_ ABSL_GUARDED_BY(mu_);
+  copy_arena arena_ ABSL_GUARDED_BY(mu_);  // the copies' bytes
   entry* lru_head_ ABSL_GUARDED_BY(mu_) = nullptr;
   entry* lru_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   ::std::uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;

@@ -67,7 +67,7 @@ void write_object(global_word word, const void* source, ::std::size_t size) {
   ok_or_throw(objects().write(word, source, size));
 }
 
-const void* borrow_copy(global_word word, ::std::size_t size, ::std::size_t alignment) {
+const void* borrow_copy_slow(global_word word, ::std::size_t size, ::std::size_t alignment) {
   return value_or_throw(objects().borrow(word, size, alignment));
 }
 

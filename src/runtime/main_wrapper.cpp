@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "absl/synchronization/mutex.h"
 #include "runtime/node_runtime.hpp"
 
 extern "C" int __real_main(int argc, char** argv, char** envp);
@@ -40,6 +41,10 @@ void restore_crash_signals() {
 
 extern "C" int __wrap_main(int argc, char** argv, char** envp) {
   restore_crash_signals();
+  // Debian's Abseil is built without NDEBUG, so every absl::Mutex::Lock would also update a
+  // lock-order graph for deadlock detection: a quarter of a cache miss's bookkeeping
+  // (docs/PERFORMANCE.md). The clang -Wthread-safety pass checks the runtime's locking instead.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   auto& runtime = drust::runtime::node_runtime::instance();
   absl::StatusOr<drust::runtime::node_config> config = drust::runtime::node_config::from_environment();
   absl::Status started = config.ok() ? runtime.start(*config) : config.status();

@@ -63,7 +63,43 @@ void write_object(global_word word, const void* source, ::std::size_t size);
 // `borrow_table_size` distinct objects the thread read this way (docs/design/coherence.md); a
 // reference kept longer than that needs a drust::ref guard (pin_copy).
 inline constexpr ::std::size_t borrow_table_size = 1024;
-const void* borrow_copy(global_word word, ::std::size_t size, ::std::size_t alignment);
+
+// The recent-borrow table's index, probed inline so that a hit costs a few instructions and no
+// call: a direct-mapped table from coloured word to the bytes of a copy the thread has pinned.
+// libdrust fills it and clears an entry before it releases the entry's pin.
+struct borrow_index_entry {
+  global_word word = 0;
+  ::std::size_t size = 0;
+  const void* bytes = nullptr;
+};
+struct borrow_index {
+  static constexpr unsigned slot_bits = 12;
+  borrow_index_entry entries[::std::size_t{1} << slot_bits];
+  // Hits served inline; written only by the owning thread, summed by drust::stats().
+  ::std::atomic<::std::uint64_t> hits{0};
+
+  // Objects are 16-byte aligned, and neighbours in memory take neighbouring slots, so a walk over
+  // objects allocated in order reads the index in order too; the second term spreads strides
+  // that are multiples of 64 KiB. The colour (the top bits) takes no part: a newer colour of the
+  // same object replaces the older, dead one.
+  static ::std::size_t slot(global_word word) noexcept {
+    return static_cast<::std::size_t>((word >> 4) ^ (word >> (4 + slot_bits))) & ((::std::size_t{1} << slot_bits) - 1);
+  }
+};
+// The calling thread's index; null until its first remote borrow.
+extern constinit thread_local borrow_index* this_thread_borrow_index;
+
+const void* borrow_copy_slow(global_word word, ::std::size_t size, ::std::size_t alignment);
+inline const void* borrow_copy(global_word word, ::std::size_t size, ::std::size_t alignment) {
+  if (borrow_index* index = this_thread_borrow_index) [[likely]] {
+    const borrow_index_entry& entry = index->entries[borrow_index::slot(word)];
+    if (entry.word == word && entry.size >= size) [[likely]] {
+      index->hits.store(index->hits.load(::std::memory_order_relaxed) + 1, ::std::memory_order_relaxed);
+      return entry.bytes;
+    }
+  }
+  return borrow_copy_slow(word, size, alignment);
+}
 
 // The same, pinned until unpin_copy(pin): what drust::ref guards use.
 struct pinned_copy {
