@@ -9,6 +9,8 @@ namespace drust::message_kinds {
 // src/thread
 inline constexpr ::std::uint16_t thread_spawn = 16;
 inline constexpr ::std::uint16_t thread_done = 17;
+inline constexpr ::std::uint16_t thread_stop = 18;    // a jthread's request_stop, to the running node
+inline constexpr ::std::uint16_t future_fulfil = 19;  // a promise's outcome, to the future's home node
 // src/heap
 inline constexpr ::std::uint16_t heap_allocate = 24;
 inline constexpr ::std::uint16_t heap_free_batch = 25;

@@ -1,7 +1,5 @@
 #include "thread/thread_service.hpp"
 
-#include <cxxabi.h>
-
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -10,14 +8,17 @@
 #include <memory>
 #include <new>
 #include <system_error>
+#include <stop_token>
 #include <thread>
 
+#include <drust/detail/heap.hpp>
 #include <drust/detail/launch.hpp>
 #include <drust/std/thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/message_kinds.hpp"
+#include "thread/exception_description.hpp"
 
 namespace drust::threads {
 
@@ -28,7 +29,15 @@ struct thread_spawn_message {
   detail::thread_serial serial;
   ::std::int64_t entry_offset;
   ::std::uint32_t closure_size;
-  ::std::uint32_t closure_alignment;
+  ::std::uint32_t flags;          // spawn_*
+  detail::global_word closure_block;  // closure_in_heap: the closure's bytes are there
+};
+inline constexpr ::std::uint32_t spawn_stop_token = 1;  // keep a std::stop_source for the thread
+inline constexpr ::std::uint32_t spawn_closure_in_heap = 2;
+
+struct thread_stop_message {
+  static constexpr fabric::message_kind kind = message_kinds::thread_stop;
+  detail::thread_serial serial;
 };
 
 struct thread_done_message {
@@ -66,44 +75,28 @@ void mark_finished(detail::thread_serial serial) {
   }
 }
 
-// Frees a closure buffer allocated with its alignment.
-struct closure_deleter {
-  ::std::size_t alignment;
-  void operator()(::std::byte* bytes) const { ::operator delete[](bytes, ::std::align_val_t(alignment)); }
-};
-using closure_buffer = ::std::unique_ptr<::std::byte[], closure_deleter>;
+// The stop sources of threads running here for other nodes' jthreads (spawn_stop_token).
+absl::Mutex stops_lock;
+absl::flat_hash_map<detail::thread_serial, ::std::stop_source> stop_sources ABSL_GUARDED_BY(stops_lock);
+thread_local const ::std::stop_source* current_stop = nullptr;
 
-closure_buffer copy_closure(const void* closure, ::std::size_t size, ::std::size_t alignment) {
-  alignment = ::std::max(alignment, alignof(::std::max_align_t));
-  closure_buffer buffer(static_cast<::std::byte*>(::operator new[](::std::max<::std::size_t>(size, 1), ::std::align_val_t(alignment))),
-                        closure_deleter{alignment});
-  ::std::memcpy(buffer.get(), closure, size);
-  return buffer;
-}
-
-::std::string current_exception_type() {
-  const ::std::type_info* type = abi::__cxa_current_exception_type();
-  if (type == nullptr) return "unknown";
-  int status = 0;
-  ::std::unique_ptr<char, void (*)(void*)> readable(abi::__cxa_demangle(type->name(), nullptr, nullptr, &status), ::std::free);
-  return status == 0 && readable ? readable.get() : type->name();
-}
-
-// The body of every drust thread, local or remote.
-void run_closure(detail::thread_serial serial, detail::closure_entry entry, closure_buffer closure) {
+// The body of every drust thread, local or remote: `body` runs the closure.
+template <class Body>
+void run_thread(detail::thread_serial serial, Body&& body) {
   current_serial = serial;
   started.fetch_add(1);
   running.fetch_add(1);
   try {
-    entry(closure.get());
+    body();
   } catch (...) {
     // As with std::thread, an exception leaving the thread ends the program, here the whole job:
     // this node terminates, and drun stops the others and names this node.
-    ::std::fprintf(stderr, "drust: node %d: a thread started by node %d ended with an uncaught exception of type %s\n",
-                   cluster.node, detail::origin_node(serial), current_exception_type().c_str());
+    const exception_description what = describe_current_exception();
+    ::std::fprintf(stderr, "drust: node %d: a thread started by node %d ended with an uncaught exception of type %s: %s\n",
+                   cluster.node, detail::origin_node(serial), what.type.c_str(), what.message.c_str());
+    ::std::fflush(stderr);
     ::std::terminate();
   }
-  closure.reset();
   running.fetch_sub(1);
   const int origin = detail::origin_node(serial);
   if (origin == cluster.node || cluster.transport == nullptr) {
@@ -117,23 +110,65 @@ void run_closure(detail::thread_serial serial, detail::closure_entry entry, clos
   }
 }
 
-void start_local(detail::thread_serial serial, detail::closure_entry entry, closure_buffer closure) {
-  ::std::thread(run_closure, serial, entry, ::std::move(closure)).detach();
+// A thread for another node: its closure's bytes arrived inline or wait in a heap block (read
+// here, on the new thread, not on the progress thread that handled the message).
+void start_remote_closure(detail::thread_serial serial, detail::remote_entry entry, ::std::string closure,
+                          detail::global_word block, ::std::size_t size, ::std::stop_source stop) {
+  ::std::thread([serial, entry, closure = ::std::move(closure), block, size, stop = ::std::move(stop)]() mutable {
+    run_thread(serial, [&] {
+      if (block != 0) closure = unpark_bytes(block, size);
+      current_stop = stop.stop_possible() ? &stop : nullptr;
+      struct forget_stop {
+        detail::thread_serial serial;
+        ~forget_stop() {
+          current_stop = nullptr;
+          absl::MutexLock hold(&stops_lock);
+          stop_sources.erase(serial);
+        }
+      } forget{serial};
+      entry(closure.data(), closure.size());
+    });
+  }).detach();
 }
 
 absl::StatusOr<::std::string> handle_spawn(const fabric::incoming_message& message) {
   auto spawn = fabric::decode<thread_spawn_message>(message.payload);
   ::std::string_view bytes = fabric::tail_of<thread_spawn_message>(message.payload);
-  if (!spawn || bytes.size() != spawn->closure_size) {
+  const bool in_heap = spawn && (spawn->flags & spawn_closure_in_heap) != 0;
+  if (!spawn || (!in_heap && bytes.size() != spawn->closure_size)) {
     return absl::InvalidArgumentError("malformed thread_spawn message");
   }
+  ::std::stop_source stop(::std::nostopstate);
+  if ((spawn->flags & spawn_stop_token) != 0) {
+    stop = ::std::stop_source();
+    absl::MutexLock hold(&stops_lock);
+    stop_sources.insert_or_assign(spawn->serial, stop);
+  }
   try {
-    start_local(spawn->serial, reinterpret_cast<detail::closure_entry>(detail::code_at(spawn->entry_offset)),
-                copy_closure(bytes.data(), bytes.size(), spawn->closure_alignment));
+    start_remote_closure(spawn->serial, reinterpret_cast<detail::remote_entry>(detail::code_at(spawn->entry_offset)),
+                         ::std::string(in_heap ? ::std::string_view() : bytes), in_heap ? spawn->closure_block : 0,
+                         spawn->closure_size, ::std::move(stop));
   } catch (const ::std::system_error& error) {
+    absl::MutexLock hold(&stops_lock);
+    stop_sources.erase(spawn->serial);
     return absl::ResourceExhaustedError(absl::StrCat("node ", cluster.node, " cannot start a thread: ", error.what()));
   }
   return ::std::string();
+}
+
+// A jthread's request_stop on the spawning node. The stop source's callbacks are the user's code:
+// they run on a thread of their own, not on the progress thread.
+void handle_stop(const fabric::incoming_message& message) {
+  auto stop = fabric::decode<thread_stop_message>(message.payload);
+  if (!stop) return;
+  ::std::stop_source source(::std::nostopstate);
+  {
+    absl::MutexLock hold(&stops_lock);
+    auto found = stop_sources.find(stop->serial);
+    if (found == stop_sources.end()) return;  // the thread has ended
+    source = found->second;
+  }
+  ::std::thread([source]() mutable { source.request_stop(); }).detach();
 }
 
 void handle_done(const fabric::incoming_message& message) {
@@ -142,11 +177,33 @@ void handle_done(const fabric::incoming_message& message) {
 
 }  // namespace
 
+const cluster_view& current_cluster() { return cluster; }
+
+detail::global_word park_bytes(::std::string_view bytes) {
+  const detail::global_word block = detail::allocate(bytes.size(), alignof(::std::max_align_t));
+  try {
+    detail::write_object(block, bytes.data(), bytes.size());
+  } catch (...) {
+    detail::deallocate(block);
+    throw;
+  }
+  return block;
+}
+
+::std::string unpark_bytes(detail::global_word block, ::std::size_t size) {
+  ::std::string bytes(size, '\0');
+  detail::read_object(block, bytes.data(), size);
+  detail::deallocate(block);
+  return bytes;
+}
+
 void install(const cluster_view& view) {
   cluster = view;
+  install_futures(view);
   if (view.transport != nullptr) {
     view.transport->on_request(thread_spawn_message::kind, handle_spawn);
     view.transport->on_message(thread_done_message::kind, handle_done);
+    view.transport->on_message(thread_stop_message::kind, handle_stop);
   }
 }
 
@@ -166,43 +223,84 @@ namespace drust::detail {
 
 using threads::cluster;
 
-thread_serial launch_thread(int node, closure_entry entry, const void* closure, ::std::size_t size,
-                            ::std::size_t alignment) {
+namespace {
+
+void check_node(int node) {
   if (node < 0 || node >= cluster.nodes) {
     throw ::std::system_error(::std::make_error_code(::std::errc::invalid_argument),
                               "drust::on(" + ::std::to_string(node) + "): the job has " +
                                   ::std::to_string(cluster.nodes) + " node(s), numbered from 0");
   }
+}
+
+// A record for a new thread that will run on `node`.
+thread_serial new_record(int node) {
   const thread_serial serial = threads::new_serial();
-  {
-    absl::MutexLock hold(&threads::records_lock);
-    threads::records[serial].node = node;
+  absl::MutexLock hold(&threads::records_lock);
+  threads::records[serial].node = node;
+  return serial;
+}
+
+void forget_record(thread_serial serial) {
+  absl::MutexLock hold(&threads::records_lock);
+  threads::records.erase(serial);
+}
+
+}  // namespace
+
+bool runs_here(int node) {
+  check_node(node);
+  return node == cluster.node || cluster.transport == nullptr;
+}
+
+thread_serial launch_local(local_entry run, local_entry discard, void* object) {
+  const thread_serial serial = new_record(cluster.node);
+  try {
+    ::std::thread([serial, run, object] { threads::run_thread(serial, [&] { run(object); }); }).detach();
+  } catch (...) {
+    forget_record(serial);
+    discard(object);
+    throw;
   }
-  auto forget = [serial] {
-    absl::MutexLock hold(&threads::records_lock);
-    threads::records.erase(serial);
-  };
-  if (node == cluster.node || cluster.transport == nullptr) {
+  return serial;
+}
+
+thread_serial launch_remote(int node, remote_entry entry, ::std::string_view closure, bool stop_token) {
+  check_node(node);
+  const thread_serial serial = new_record(node);
+  const ::std::int64_t offset = code_offset(reinterpret_cast<code_pointer>(entry));
+  threads::thread_spawn_message spawn{serial, offset, static_cast<::std::uint32_t>(closure.size()),
+                                      stop_token ? threads::spawn_stop_token : 0, 0};
+  // A closure too big for one message waits in a block of the global heap, read and freed by the
+  // new thread on its node.
+  if (closure.size() > fabric::max_payload_bytes - sizeof spawn) {
+    spawn.flags |= threads::spawn_closure_in_heap;
     try {
-      threads::start_local(serial, entry, threads::copy_closure(closure, size, alignment));
+      spawn.closure_block = threads::park_bytes(closure);
     } catch (...) {
-      forget();
+      forget_record(serial);
       throw;
     }
-    return serial;
+    closure = {};
   }
-  const ::std::int64_t offset = code_offset(reinterpret_cast<code_pointer>(entry));
-  threads::thread_spawn_message spawn{serial, offset, static_cast<::std::uint32_t>(size),
-                                      static_cast<::std::uint32_t>(alignment)};
-  absl::StatusOr<::std::string> accepted = cluster.transport->call(
-      node, spawn, ::std::string_view(static_cast<const char*>(closure), size));
+  absl::StatusOr<::std::string> accepted = cluster.transport->call(node, spawn, closure);
   if (!accepted.ok()) {
-    forget();
+    if (spawn.closure_block != 0) deallocate(spawn.closure_block);
+    forget_record(serial);
     throw ::std::system_error(::std::make_error_code(::std::errc::resource_unavailable_try_again),
                               "drust::std::thread: cannot start a thread on node " + ::std::to_string(node) +
                                   ": " + ::std::string(accepted.status().message()));
   }
   return serial;
+}
+
+void send_stop(int node, thread_serial serial) {
+  if (cluster.transport == nullptr || node == cluster.node) return;
+  (void)cluster.transport->send(node, threads::thread_stop_message{serial});
+}
+
+::std::stop_token current_stop_token() {
+  return threads::current_stop != nullptr ? threads::current_stop->get_token() : ::std::stop_token();
 }
 
 void join_thread(thread_serial serial) {

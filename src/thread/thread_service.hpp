@@ -5,7 +5,11 @@
 // <drust/detail/launch.hpp>, which are defined here.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <string_view>
+
+#include <drust/detail/heap.hpp>
 
 #include "fabric/transport.hpp"
 
@@ -25,5 +29,20 @@ void fail_node(int node, const ::std::string& reason);
 // Threads this node has run for anyone, and threads running here now.
 ::std::uint64_t threads_started();
 ::std::uint64_t threads_running();
+
+}  // namespace drust::threads
+
+namespace drust::threads {
+
+// The cluster as install() was told (a one-node view before that).
+const cluster_view& current_cluster();
+// Registers the future_fulfil handler (src/thread/futures.cpp); called by install().
+void install_futures(const cluster_view& view);
+
+// Bytes too big for one active message wait in a block of the global heap: `park_bytes` copies
+// them into a new block and returns its word, `unpark_bytes` reads them back and frees the block.
+// Call unpark_bytes on an application thread, never on the progress thread (it reads remotely).
+detail::global_word park_bytes(::std::string_view bytes);
+::std::string unpark_bytes(detail::global_word block, ::std::size_t size);
 
 }  // namespace drust::threads

@@ -312,8 +312,10 @@ TEST_CASE("shared_ptrs and weak_ptrs shipped to drust threads keep their counts"
     std::atomic<long> seen{0};
     {
       std::vector<dstd::thread> threads;
-      for (int t = 0; t < 4; ++t) threads.emplace_back(read_shared, shared, 21, &seen);  // copies
-      threads.emplace_back(read_shared, std::move(shared), 21, &seen);                   // the last one
+      // A pointer to a local is not sendable as an argument; a lambda on this node may capture it.
+      auto read = [&seen](dstd::shared_ptr<const tracked> p) { read_shared(std::move(p), 21, &seen); };
+      for (int t = 0; t < 4; ++t) threads.emplace_back(read, shared);  // copies
+      threads.emplace_back(read, std::move(shared));                   // the last one
       for (auto& thread : threads) thread.join();
     }
     CHECK(seen.load() == 5);
@@ -322,9 +324,9 @@ TEST_CASE("shared_ptrs and weak_ptrs shipped to drust threads keep their counts"
     auto again = dstd::make_shared<tracked>(5);
     dstd::weak_ptr<tracked> weak = again;
     std::atomic<long> locked{0};
-    dstd::thread([](dstd::weak_ptr<tracked> w, std::atomic<long>* out) {
-      if (auto p = w.lock()) out->store(p->value);
-    }, weak, &locked).join();
+    dstd::thread([&locked](dstd::weak_ptr<tracked> w) {
+      if (auto p = w.lock()) locked.store(p->value);
+    }, weak).join();
     CHECK(locked.load() == 5);
     CHECK(again.use_count() == 1);
   }

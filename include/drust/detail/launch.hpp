@@ -1,29 +1,48 @@
 // Internal: the boundary between drust::std::thread's templates and the runtime library.
 //
-// A thread's callable and arguments are packed, by the template in <drust/std/thread>, into one
-// trivially copyable closure object. The runtime copies its bytes to the chosen node, where an
-// entry function (named by its offset within the executable) runs it.
+// The templates in <drust/detail/spawn.hpp> decide where a thread runs. On this node they hand the
+// runtime a heap object holding the callable and its arguments as they are (std::thread's way); on
+// another node, the closure's bytes (made by a drust::encoder) and the offset of the entry function
+// that decodes and runs them there.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <stop_token>
+#include <string_view>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 
 #include <drust/detail/handle.hpp>
+#include <drust/sendable>
 
 namespace drust::detail {
-
-// Runs the closure whose bytes start at `closure` (suitably aligned) on the current thread.
-using closure_entry = void (*)(void* closure);
 
 // A thread's cluster-wide id: the node that started it and a serial number from that node.
 using thread_serial = ::std::uint64_t;
 
-// Starts `entry(copy of closure)` on `node`; returns the new thread's id. Throws
-// std::system_error when the thread cannot be started there.
-thread_serial launch_thread(int node, closure_entry entry, const void* closure, ::std::size_t size,
-                            ::std::size_t alignment);
+// A thread on this node: `run(object)` runs the closure and frees it; `discard(object)` frees it
+// without running it (the thread could not start).
+using local_entry = void (*)(void* object);
+// A thread on another node: decodes the closure's bytes and runs it.
+using remote_entry = void (*)(const char* bytes, ::std::size_t size);
+
+// Whether a thread placed on `node` runs in this process (this node, or a one-node run).
+bool runs_here(int node);
+// Starts `run(object)` on a new thread of this node; returns its id. Throws std::system_error
+// (after discard(object)) when the thread cannot start.
+thread_serial launch_local(local_entry run, local_entry discard, void* object);
+// Starts `entry(closure)` on `node`; returns the new thread's id. With `stop_token`, the running
+// node keeps a std::stop_source for the thread (current_stop_token) that send_stop triggers.
+// Throws std::system_error when the thread cannot be started there (the caller still owns what
+// the closure's bytes hold).
+thread_serial launch_remote(int node, remote_entry entry, ::std::string_view closure, bool stop_token);
+// Asks thread `id`, running on `node` with a stop token, to stop (one message; ignored when the
+// thread has ended).
+void send_stop(int node, thread_serial id);
+// On a thread started by launch_remote with a stop token: its token.
+::std::stop_token current_stop_token();
 // Waits for the thread to finish. Throws std::system_error if its node failed.
 void join_thread(thread_serial id);
 // Lets the thread run on without anyone joining it.
@@ -35,6 +54,14 @@ thread_serial current_thread_serial();
 
 // The node that started thread `id` (its top 16 bits).
 constexpr int origin_node(thread_serial id) { return static_cast<int>(id >> 48); }
+
+// Before bytes of an object whose members drust cannot see (a lambda's captures) go to `node`:
+// throws std::invalid_argument naming the byte offset, what the word there points into and the
+// fix when a pointer-sized word of [object, object + size) points into this node's own memory
+// (its stack, malloc heap, anonymous mappings, the executable image) rather than the global heap.
+// `role` says what the object is ("the thread's callable", "argument 2").
+void check_closure_words(const void* object, ::std::size_t size, const ::std::type_info& type, const char* role,
+                         int node);
 
 // Code addresses as offsets from one basis symbol of the executable, so that they mean the same
 // function in every node process although ASLR places the image differently in each.
@@ -72,9 +99,9 @@ struct shipped_form<T> {
 template <class T>
 using shipped = typename shipped_form<T>::type;
 
-// Whether a thread's argument of type T (decayed) can travel to another node.
+// Whether a thread's argument of type T (decayed) can travel to another node: drust::sendable.
 template <class T>
-inline constexpr bool thread_argument_v = ::std::is_trivially_copyable_v<T> || shipped_handle<T>;
+inline constexpr bool thread_argument_v = sendable<T>;
 
 template <class T>
 shipped<::std::decay_t<T>> ship(T&& value) {

@@ -1,0 +1,258 @@
+// Result slots of futures (docs/design/threads.md, "Futures"): each lives at its future's home
+// node, in a table keyed by future_id; promises anywhere fulfil it by id.
+#include <atomic>
+#include <cstdio>
+#include <exception>
+#include <future>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <tuple>
+
+#include <drust/codec>
+#include <drust/detail/future_state.hpp>
+#include <drust/std/future>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "common/message_kinds.hpp"
+#include "thread/exception_description.hpp"
+#include "thread/thread_service.hpp"
+
+namespace drust::detail {
+
+enum class future_outcome : ::std::uint32_t { value = 0, exception = 1, broken = 2 };
+
+struct future_state {
+  mutable absl::Mutex lock;
+  bool ready ABSL_GUARDED_BY(lock) = false;
+  ::std::string value ABSL_GUARDED_BY(lock);
+  ::std::exception_ptr error ABSL_GUARDED_BY(lock);
+  // A value too big for one message, still in the global heap (read by future_value).
+  global_word value_block ABSL_GUARDED_BY(lock) = 0;
+  ::std::uint64_t value_size ABSL_GUARDED_BY(lock) = 0;
+
+  ~future_state() {
+    if (value_block != 0) deallocate(value_block);
+  }
+};
+
+namespace {
+
+struct future_fulfil_message {
+  static constexpr fabric::message_kind kind = message_kinds::future_fulfil;
+  future_id id;
+  future_outcome outcome;
+  ::std::uint32_t reserved;
+  global_word value_block;  // 0: the outcome's bytes follow as the tail
+  ::std::uint64_t value_size;
+};
+
+struct slot_entry {
+  ::std::shared_ptr<future_state> state;
+  bool retrieved = false;
+  bool fulfilled = false;
+};
+
+absl::Mutex slots_lock;
+absl::flat_hash_map<future_id, slot_entry> slots ABSL_GUARDED_BY(slots_lock);
+::std::atomic<::std::uint64_t> next_slot{1};
+
+int home_of(future_id id) { return static_cast<int>(id >> 48); }
+bool is_home(future_id id) {
+  const threads::cluster_view& cluster = threads::current_cluster();
+  return cluster.transport == nullptr || home_of(id) == cluster.node;
+}
+
+// Sets the outcome of slot `id` on its home node (the first outcome counts).
+template <class Set>
+void settle(future_id id, Set&& set) {
+  ::std::shared_ptr<future_state> state;
+  {
+    absl::MutexLock hold(&slots_lock);
+    auto found = slots.find(id);
+    if (found == slots.end() || found->second.fulfilled) return;
+    state = found->second.state;
+    if (found->second.retrieved) {
+      slots.erase(found);
+    } else {
+      found->second.fulfilled = true;  // kept for get_future
+    }
+  }
+  absl::MutexLock hold(&state->lock);
+  if (state->ready) return;
+  set(*state);
+  state->ready = true;
+}
+
+// std's own exception types come back as themselves; the rest as drust::remote_exception.
+::std::exception_ptr rebuild_exception(const ::std::string& type, const ::std::string& message, int node) {
+  if (type == "std::logic_error") return ::std::make_exception_ptr(::std::logic_error(message));
+  if (type == "std::invalid_argument") return ::std::make_exception_ptr(::std::invalid_argument(message));
+  if (type == "std::domain_error") return ::std::make_exception_ptr(::std::domain_error(message));
+  if (type == "std::length_error") return ::std::make_exception_ptr(::std::length_error(message));
+  if (type == "std::out_of_range") return ::std::make_exception_ptr(::std::out_of_range(message));
+  if (type == "std::runtime_error") return ::std::make_exception_ptr(::std::runtime_error(message));
+  if (type == "std::range_error") return ::std::make_exception_ptr(::std::range_error(message));
+  if (type == "std::overflow_error") return ::std::make_exception_ptr(::std::overflow_error(message));
+  if (type == "std::underflow_error") return ::std::make_exception_ptr(::std::underflow_error(message));
+  if (type == "std::bad_alloc") return ::std::make_exception_ptr(::std::bad_alloc());
+  return ::std::make_exception_ptr(remote_exception(type, message, node));
+}
+
+::std::exception_ptr broken_promise() {
+  return ::std::make_exception_ptr(::std::future_error(::std::future_errc::broken_promise));
+}
+
+void settle_here(future_id id, future_outcome outcome, ::std::string bytes, global_word block, ::std::uint64_t size,
+                 int from_node) {
+  settle(id, [&](future_state& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.lock) {
+    switch (outcome) {
+      case future_outcome::value:
+        state.value = ::std::move(bytes);
+        state.value_block = block;
+        state.value_size = size;
+        break;
+      case future_outcome::exception: {
+        auto [type, message] = decode<::std::tuple<::std::string, ::std::string>>(bytes);
+        state.error = rebuild_exception(type, message, from_node);
+        break;
+      }
+      case future_outcome::broken:
+        state.error = broken_promise();
+        break;
+    }
+  });
+}
+
+// An outcome for a slot at another node: one message, the bytes inline or parked in the heap.
+void send_outcome(future_id id, future_outcome outcome, ::std::string_view bytes) {
+  const threads::cluster_view& cluster = threads::current_cluster();
+  future_fulfil_message message{id, outcome, 0, 0, bytes.size()};
+  if (bytes.size() > fabric::max_payload_bytes - sizeof message) {
+    message.value_block = threads::park_bytes(bytes);
+    bytes = {};
+  }
+  absl::Status sent = cluster.transport->send(home_of(id), message, bytes);
+  if (!sent.ok()) {
+    if (message.value_block != 0) deallocate(message.value_block);
+    throw remote_error("drust: cannot deliver a promise's outcome to node " + ::std::to_string(home_of(id)) + ": " +
+                       ::std::string(sent.message()));
+  }
+}
+
+void handle_fulfil(const fabric::incoming_message& message) {
+  auto fulfil = fabric::decode<future_fulfil_message>(message.payload);
+  if (!fulfil) return;
+  try {
+    settle_here(fulfil->id, fulfil->outcome, ::std::string(fabric::tail_of<future_fulfil_message>(message.payload)),
+                fulfil->value_block, fulfil->value_size, static_cast<int>(message.source));
+  } catch (const ::std::exception& error) {
+    ::std::fprintf(stderr, "drust: node %d: a malformed future_fulfil message from node %d: %s\n",
+                   threads::current_cluster().node, static_cast<int>(message.source), error.what());
+  }
+}
+
+}  // namespace
+
+future_id make_future_slot() {
+  const future_id id =
+      (static_cast<future_id>(threads::current_cluster().node) << 48) | next_slot.fetch_add(1, ::std::memory_order_relaxed);
+  auto state = ::std::make_shared<future_state>();
+  absl::MutexLock hold(&slots_lock);
+  slots.emplace(id, slot_entry{::std::move(state)});
+  return id;
+}
+
+::std::shared_ptr<future_state> retrieve_future(future_id id) {
+  if (!is_home(id)) return nullptr;
+  absl::MutexLock hold(&slots_lock);
+  auto found = slots.find(id);
+  if (found == slots.end() || found->second.retrieved) return nullptr;
+  ::std::shared_ptr<future_state> state = found->second.state;
+  if (found->second.fulfilled) {
+    slots.erase(found);
+  } else {
+    found->second.retrieved = true;
+  }
+  return state;
+}
+
+void forget_future_slot(future_id id) noexcept {
+  if (!is_home(id)) return;
+  absl::MutexLock hold(&slots_lock);
+  auto found = slots.find(id);
+  if (found != slots.end() && found->second.fulfilled) slots.erase(found);
+}
+
+void fulfil_future(future_id id, ::std::string value_bytes) {
+  if (is_home(id)) {
+    settle_here(id, future_outcome::value, ::std::move(value_bytes), 0, 0, home_of(id));
+  } else {
+    send_outcome(id, future_outcome::value, value_bytes);
+  }
+}
+
+void fail_future(future_id id, ::std::exception_ptr error) {
+  if (is_home(id)) {
+    settle(id, [&](future_state& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.lock) { state.error = error; });
+    return;
+  }
+  threads::exception_description what;
+  try {
+    ::std::rethrow_exception(error);
+  } catch (...) {
+    what = threads::describe_current_exception();
+  }
+  send_outcome(id, future_outcome::exception, encode(::std::tuple<::std::string, ::std::string>(what.type, what.message)));
+}
+
+void break_future(future_id id) noexcept {
+  try {
+    if (is_home(id)) {
+      settle(id, [](future_state& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.lock) { state.error = broken_promise(); });
+    } else {
+      send_outcome(id, future_outcome::broken, {});
+    }
+  } catch (const ::std::exception& error) {
+    ::std::fprintf(stderr, "drust: node %d: a promise was destroyed unfulfilled and its node cannot tell: %s\n",
+                   threads::current_cluster().node, error.what());
+  }
+}
+
+bool future_ready(const future_state& state) {
+  absl::MutexLock hold(&state.lock);
+  return state.ready;
+}
+
+void future_wait(const future_state& state) {
+  absl::MutexLock hold(&state.lock);
+  state.lock.Await(absl::Condition(&state.ready));
+}
+
+bool future_wait_until(const future_state& state, ::std::chrono::steady_clock::time_point deadline) {
+  const absl::Time until = absl::Now() + absl::FromChrono(deadline - ::std::chrono::steady_clock::now());
+  absl::MutexLock hold(&state.lock);
+  return state.lock.AwaitWithDeadline(absl::Condition(&state.ready), until);
+}
+
+const ::std::string& future_value(future_state& state) {
+  absl::MutexLock hold(&state.lock);
+  state.lock.Await(absl::Condition(&state.ready));
+  if (state.error) ::std::rethrow_exception(state.error);
+  if (state.value_block != 0) {
+    state.value = threads::unpark_bytes(::std::exchange(state.value_block, 0), state.value_size);
+  }
+  return state.value;
+}
+
+}  // namespace drust::detail
+
+namespace drust::threads {
+
+void install_futures(const cluster_view& view) {
+  if (view.transport != nullptr) view.transport->on_message(detail::future_fulfil_message::kind, detail::handle_fulfil);
+}
+
+}  // namespace drust::threads

@@ -1,0 +1,69 @@
+// The thread surface across real nodes under drun (tests/cluster/apps/thread_surface_app.cpp):
+// arguments of every serialized kind, member functions through handles, relocated lambdas,
+// jthread stop across nodes, async and promises, closures refused before they run, and an
+// uncaught remote exception ending the job. Each run has a hard timeout (run_cluster_app).
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "cluster_app.hpp"
+
+namespace {
+
+drust_test::process_result run(int nodes, const std::string& mode, const std::string& provider = "shm") {
+  return drust_test::run_cluster_app("THREAD_SURFACE_APP", "thread_surface_app", nodes, provider, {mode});
+}
+
+}  // namespace
+
+TEST_CASE("string, vector, tuple and big arguments reach other nodes equal (2 and 4 nodes, shm)") {
+  drust_test::check_ok(run(2, "arguments"));
+  drust_test::check_ok(run(4, "arguments"));
+}
+
+TEST_CASE("arguments over tcp;ofi_rxm") { drust_test::check_ok(run(2, "arguments", "tcp;ofi_rxm")); }
+
+TEST_CASE("member function pointers run through a unique_ptr and a shared_ptr on another node") {
+  drust_test::check_ok(run(2, "member"));
+}
+
+TEST_CASE("a lambda's captured handles are relocated with their ownership and counted once") {
+  drust_test::check_ok(run(2, "relocate"));
+  drust_test::check_ok(run(4, "relocate"));
+}
+
+TEST_CASE("jthread::request_stop on node 0 reaches the thread on another node") {
+  drust_test::check_ok(run(2, "jthread"));
+  drust_test::check_ok(run(4, "jthread"));
+}
+
+TEST_CASE("async on other nodes returns strings and vectors; a remote exception reaches get with type and message") {
+  const auto result = run(4, "async");
+  drust_test::check_ok(result);
+  CHECK(result.out.find("parse_error thrown on node 3: bad token at 3") != std::string::npos);
+}
+
+TEST_CASE("a promise shipped to another node is fulfilled there (or broken, or failed)") {
+  drust_test::check_ok(run(4, "promise"));
+}
+
+TEST_CASE("a lambda capturing a reference or a std::string is refused before it runs remotely") {
+  const auto result = run(2, "capture");
+  drust_test::check_ok(result);
+  CHECK(result.out.find("ran remotely") == std::string::npos);
+  CHECK(drust_test::count_of(result.out, "refused: drust: the thread's callable .* cannot run on node 1: its word at "
+                                         "byte offset \\d+ holds 0x[0-9a-f]+, an address in") == 2);
+  CHECK(result.out.find("capture by value") != std::string::npos);
+}
+
+TEST_CASE("an uncaught exception in a remote thread ends the job, naming the node, the type and what()") {
+  const auto result = run(2, "uncaught");
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code != 0);
+  CHECK(result.out.find("main went on") == std::string::npos);
+  CHECK(result.err.find("drust: node 1: a thread started by node 0 ended with an uncaught exception of type") !=
+        std::string::npos);
+  CHECK(result.err.find("job_failure: no more input") != std::string::npos);
+}
