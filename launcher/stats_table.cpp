@@ -15,12 +15,12 @@ using nlohmann::json;
 
 constexpr ::std::string_view title = "drust stats (per node)";
 // Each column's name on two lines, so that the table fits a terminal.
-constexpr ::std::array<::std::string_view, 11> headers_above = {
-    "", "heap MiB", "live", "allocations", "remote", "read", "cache", "", "remote frees", "messages", "threads",
+constexpr ::std::array<::std::string_view, 12> headers_above = {
+    "", "heap MiB", "live", "allocations", "remote", "read", "cache", "", "remote frees", "shared_ptr", "messages", "threads",
 };
-constexpr ::std::array<::std::string_view, 11> headers = {
-    "node",  "used/capacity",         "objects", "by node",       "reads",         "bytes",
-    "hits/misses/evictions", "moves", "sent/received", "sent/received", "started",
+constexpr ::std::array<::std::string_view, 12> headers = {
+    "node",  "used/capacity",  "objects", "by node",   "reads",      "bytes",
+    "hit/miss/evict", "moves", "sent/recv", "msgs/freed", "sent/recv", "started",
 };
 
 // A counter as a number, or nullopt when it is not a whole number from 0 up.
@@ -68,6 +68,10 @@ constexpr ::std::array<::std::string_view, 11> headers = {
                    counter(stats, "cache_evictions")),
       ::std::to_string(counter(stats, "moves")),
       absl::StrCat(counter(stats, "remote_frees"), "/", counter(stats, "remote_frees_received")),
+      // Reference-count messages this node sent (round trips and batched releases), and the shared
+      // objects whose last reference went here (their home ran the destructor).
+      absl::StrCat(counter(stats, "shared_acquire_messages") + counter(stats, "shared_release_messages"), "/",
+                   counter(stats, "shared_objects_destroyed")),
       absl::StrCat(counter(stats, "messages_sent"), "/", counter(stats, "messages_received")),
       ::std::to_string(counter(stats, "threads_started")),
   };

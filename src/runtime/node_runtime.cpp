@@ -82,6 +82,10 @@ json stats_message(const runtime_stats& stats) {
       {"cache_bytes", stats.cache_bytes},
       {"moves", stats.moves},
       {"move_bytes", stats.move_bytes},
+      {"shared_acquire_messages", stats.shared_acquire_messages},
+      {"shared_release_messages", stats.shared_release_messages},
+      {"shared_objects_destroyed", stats.shared_objects_destroyed},
+      {"shared_blocks_freed", stats.shared_blocks_freed},
   };
 }
 

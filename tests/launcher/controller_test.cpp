@@ -365,7 +365,8 @@ TEST_CASE("the --stats table: a title, a header, one row per node") {
                   {"allocations_by_node", {5, 3, 0}}, {"remote_reads", 12},      {"remote_read_bytes", 3 << 10},
                   {"cache_hits", 40},              {"cache_misses", 12},         {"cache_evictions", 1},
                   {"moves", 2},                    {"remote_frees", 3},          {"remote_frees_received", 0},
-                  {"messages_sent", 120},          {"messages_received", 118},   {"threads_started", 0}};
+                  {"messages_sent", 120},          {"messages_received", 118},   {"threads_started", 0},
+                  {"shared_acquire_messages", 4},  {"shared_release_messages", 2}, {"shared_objects_destroyed", 1}};
   stats[2] = json{{"heap_capacity", 64u << 20}, {"threads_started", 4}, {"allocations_by_node", {0, 0, 7}}};
   std::string table = launcher::format_stats_table(stats);
   INFO(table);
@@ -375,12 +376,12 @@ TEST_CASE("the --stats table: a title, a header, one row per node") {
   REQUIRE(lines.size() == 6);
   CHECK(lines[0] == "drust stats (per node)");
   // Each column's name on two lines: "heap MiB" above "used/capacity", and so on.
-  for (const char* above : {"heap MiB", "live", "allocations", "remote", "read", "cache", "remote frees", "messages",
-                            "threads"}) {
+  for (const char* above : {"heap MiB", "live", "allocations", "remote", "read", "cache", "remote frees", "shared_ptr",
+                            "messages", "threads"}) {
     CHECK(lines[1].find(above) != std::string::npos);
   }
-  for (const char* header : {"node", "used/capacity", "objects", "by node", "reads", "bytes", "hits/misses/evictions",
-                             "moves", "sent/received", "started"}) {
+  for (const char* header : {"node", "used/capacity", "objects", "by node", "reads", "bytes", "hit/miss/evict",
+                             "moves", "sent/recv", "msgs/freed", "started"}) {
     CHECK(lines[2].find(header) != std::string::npos);
   }
   auto words = [](const std::string& line) {
@@ -390,11 +391,11 @@ TEST_CASE("the --stats table: a title, a header, one row per node") {
     return found;
   };
   CHECK(words(lines[3]) ==
-        std::vector<std::string>{"0", "1.5/64.0", "8", "5/3/0", "12", "3.0KiB", "40/12/1", "2", "3/0", "120/118", "0"});
+        std::vector<std::string>{"0", "1.5/64.0", "8", "5/3/0", "12", "3.0KiB", "40/12/1", "2", "3/0", "6/1", "120/118", "0"});
   CHECK(words(lines[4]).front() == "1");
   CHECK(lines[4].find("no stats") != std::string::npos);
   CHECK(words(lines[5]) ==
-        std::vector<std::string>{"2", "0.0/64.0", "0", "0/0/7", "0", "0B", "0/0/0", "0", "0/0", "0/0", "4"});
+        std::vector<std::string>{"2", "0.0/64.0", "0", "0/0/7", "0", "0B", "0/0/0", "0", "0/0", "0/0", "0/0", "4"});
   // Right-aligned: the header lines and every row of counters have the same width.
   CHECK(lines[1].size() == lines[2].size());
   CHECK(lines[3].size() == lines[2].size());

@@ -125,15 +125,15 @@ TEST_CASE("--stats: every node sends its counters at the end, and drun prints a 
                             "threads"}) {
     CHECK_MESSAGE(contains(lines[1], above), above);
   }
-  for (const char* header : {"node", "used/capacity", "objects", "by node", "reads", "bytes", "hits/misses/evictions",
-                             "moves", "sent/received", "started"}) {
+  for (const char* header : {"node", "used/capacity", "objects", "by node", "reads", "bytes", "hit/miss/evict",
+                             "moves", "sent/recv", "msgs/freed", "started"}) {
     CHECK_MESSAGE(contains(lines[2], header), header);
   }
   // A row per node, from the node itself: its heap is --heap, and it counts allocations for both nodes.
   for (int node = 0; node < 2; ++node) {
     CHECK(std::regex_search(lines[static_cast<std::size_t>(3 + node)],
                             std::regex("^ +" + std::to_string(node) + R"( +\d+\.\d/64\.0 +\d+ +\d+/\d+ +\d+ +\S+ +)"
-                                       R"(\d+/\d+/\d+ +\d+ +\d+/\d+ +\d+/\d+ +\d+$)")));
+                                       R"(\d+/\d+/\d+ +\d+ +\d+/\d+ +\d+/\d+ +\d+/\d+ +\d+$)")));
   }
 
   // Without --stats: no table, and no line of drun's at all.

@@ -285,7 +285,7 @@ TEST_CASE("--stats prints a table of every node's counters after the job") {
     std::string k = std::to_string(node);
     CHECK(std::regex_search(lines[static_cast<std::size_t>(3 + node)],
                             std::regex("^ +" + k + " +" + k + "\\.0/64\\.0 +0 +" + k + "/1 +0 +0B +0/0/0 +" +
-                                       std::to_string(10 + node) + " +0/0 +0/0 +" + k + "$")));
+                                       std::to_string(10 + node) + " +0/0 +0/0 +0/0 +" + k + "$")));
   }
 
   // Nodes that send no stats get a row that says so, and are not waited for.
