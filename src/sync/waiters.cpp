@@ -58,27 +58,30 @@ wait_outcome waiter_table::wait(::std::uint64_t ticket, ::std::chrono::steady_cl
   }
 }
 
+waiter_table::slot* waiter_table::unsettled(::std::uint64_t ticket) {
+  auto found = slots_.find(ticket);
+  if (found == slots_.end()) return nullptr;
+  slot* waiting = found->second.get();
+  return waiting->woken || waiting->failed ? nullptr : waiting;
+}
+
 bool waiter_table::wake(::std::uint64_t ticket, wake_value value) {
   absl::MutexLock hold(&lock_);
-  auto found = slots_.find(ticket);
-  if (found == slots_.end()) return false;
-  slot& waiting = *found->second;
-  if (waiting.woken || waiting.failed) return false;
-  waiting.woken = true;
-  waiting.value = value;
-  waiting.changed.Signal();
+  slot* waiting = unsettled(ticket);
+  if (waiting == nullptr) return false;
+  waiting->woken = true;
+  waiting->value = value;
+  waiting->changed.Signal();
   return true;
 }
 
 bool waiter_table::fail(::std::uint64_t ticket, const ::std::string& reason) {
   absl::MutexLock hold(&lock_);
-  auto found = slots_.find(ticket);
-  if (found == slots_.end()) return false;
-  slot& waiting = *found->second;
-  if (waiting.woken || waiting.failed) return false;
-  waiting.failed = true;
-  waiting.failure = reason;
-  waiting.changed.Signal();
+  slot* waiting = unsettled(ticket);
+  if (waiting == nullptr) return false;
+  waiting->failed = true;
+  waiting->failure = reason;
+  waiting->changed.Signal();
   return true;
 }
 

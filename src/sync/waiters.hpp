@@ -70,6 +70,9 @@ class waiter_table {
     absl::CondVar changed;
   };
 
+  // The ticket's slot while it waits (not yet woken or failed), else nullptr.
+  slot* unsettled(::std::uint64_t ticket) ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+
   mutable absl::Mutex lock_;
   ::std::uint64_t next_ticket_ ABSL_GUARDED_BY(lock_) = 1;
   absl::flat_hash_map<::std::uint64_t, ::std::unique_ptr<slot>> slots_ ABSL_GUARDED_BY(lock_);
