@@ -1,6 +1,8 @@
 #include "thread/thread_service.hpp"
 
 #include <atomic>
+#include <deque>
+#include <functional>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +12,8 @@
 #include <system_error>
 #include <stop_token>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include <drust/detail/heap.hpp>
 #include <drust/detail/launch.hpp>
@@ -45,16 +49,21 @@ struct thread_done_message {
   detail::thread_serial serial;
 };
 
+// What the spawning node knows of a thread it started. join waits on `state` (a futex through
+// std::atomic::wait), not on records_lock, so that finishing and joining never queue behind
+// each other on the map's lock.
+enum thread_state : int { thread_running = 0, thread_done = 1, thread_failed = 2 };
 struct thread_record {
-  int node = 0;
-  bool done = false;
-  bool detached = false;
-  ::std::string failure;  // the node running it failed
+  explicit thread_record(int where) : node(where) {}
+  const int node;
+  ::std::atomic<int> state{thread_running};  // changed under records_lock, waited on without it
+  bool detached = false;                     // guarded by records_lock
+  ::std::string failure;                     // the node running it failed (written before state)
 };
 
 cluster_view cluster;
 absl::Mutex records_lock;
-absl::flat_hash_map<detail::thread_serial, thread_record> records ABSL_GUARDED_BY(records_lock);
+absl::flat_hash_map<detail::thread_serial, ::std::shared_ptr<thread_record>> records ABSL_GUARDED_BY(records_lock);
 ::std::atomic<::std::uint64_t> next_serial{1};
 ::std::atomic<::std::uint64_t> started{0};
 ::std::atomic<::std::uint64_t> running{0};
@@ -64,15 +73,31 @@ detail::thread_serial new_serial() {
   return (static_cast<detail::thread_serial>(cluster.node) << 48) | next_serial.fetch_add(1);
 }
 
-void mark_finished(detail::thread_serial serial) {
-  absl::MutexLock hold(&records_lock);
-  auto found = records.find(serial);
-  if (found == records.end()) return;
-  if (found->second.detached) {
-    records.erase(found);
-  } else {
-    found->second.done = true;
+// Ends a record's thread with `state` (done, or failed with `failure`).
+void settle_record(::std::shared_ptr<thread_record> record, detail::thread_serial serial, thread_state state,
+                   const ::std::string& failure = {}) {
+  {
+    absl::MutexLock hold(&records_lock);
+    if (record->state.load(::std::memory_order_relaxed) != thread_running) return;
+    if (record->detached) {
+      records.erase(serial);
+      return;
+    }
+    record->failure = failure;
+    record->state.store(state, ::std::memory_order_release);
   }
+  record->state.notify_all();
+}
+
+void mark_finished(detail::thread_serial serial) {
+  ::std::shared_ptr<thread_record> record;
+  {
+    absl::MutexLock hold(&records_lock);
+    auto found = records.find(serial);
+    if (found == records.end()) return;
+    record = found->second;
+  }
+  settle_record(::std::move(record), serial, thread_done);
 }
 
 // The stop sources of threads running here for other nodes' jthreads (spawn_stop_token).
@@ -82,7 +107,7 @@ thread_local const ::std::stop_source* current_stop = nullptr;
 
 // The body of every drust thread, local or remote: `body` runs the closure.
 template <class Body>
-void run_thread(detail::thread_serial serial, Body&& body) {
+void run_thread(detail::thread_serial serial, ::std::shared_ptr<thread_record> local_record, Body&& body) {
   current_serial = serial;
   started.fetch_add(1);
   running.fetch_add(1);
@@ -98,6 +123,10 @@ void run_thread(detail::thread_serial serial, Body&& body) {
     ::std::terminate();
   }
   running.fetch_sub(1);
+  if (local_record) {
+    settle_record(::std::move(local_record), serial, thread_done);
+    return;
+  }
   const int origin = detail::origin_node(serial);
   if (origin == cluster.node || cluster.transport == nullptr) {
     mark_finished(serial);
@@ -110,12 +139,67 @@ void run_thread(detail::thread_serial serial, Body&& body) {
   }
 }
 
+// Threads that run closures for other nodes. Starting an OS thread costs tens of microseconds,
+// most of a remote spawn; so a worker that finishes waits (worker_idle_time) for the next closure
+// before it exits, and a spawn hands its closure to an idle worker when there is one. A new worker
+// starts only when none is idle. (Local threads are always new OS threads, as with std::thread.)
+class remote_workers {
+ public:
+  void run(::std::function<void()> job) {
+    {
+      absl::MutexLock hold(&lock_);
+      jobs_.push_back(::std::move(job));
+      if (idle_ > waking_) {
+        ++waking_;
+        wake_.Signal();
+        return;
+      }
+    }
+    ::std::thread([this] { work(); }).detach();
+  }
+
+ private:
+  static constexpr absl::Duration worker_idle_time = absl::Seconds(10);
+
+  void work() {
+    absl::MutexLock hold(&lock_);
+    while (true) {
+      if (jobs_.empty()) {
+        ++idle_;
+        const bool timed_out = wake_.WaitWithTimeout(&lock_, worker_idle_time);
+        --idle_;
+        if (waking_ > 0) --waking_;
+        if (jobs_.empty()) {
+          if (timed_out) return;
+          continue;
+        }
+      }
+      ::std::function<void()> job = ::std::move(jobs_.front());
+      jobs_.pop_front();
+      lock_.Unlock();
+      job();
+      lock_.Lock();
+    }
+  }
+
+  absl::Mutex lock_;
+  absl::CondVar wake_;
+  ::std::deque<::std::function<void()>> jobs_ ABSL_GUARDED_BY(lock_);
+  int idle_ ABSL_GUARDED_BY(lock_) = 0;   // workers waiting for a job
+  int waking_ ABSL_GUARDED_BY(lock_) = 0;  // of those, signalled and not yet awake
+};
+
+remote_workers& workers() {
+  static remote_workers* pool = new remote_workers();  // never destroyed: workers outlive main
+  return *pool;
+}
+
 // A thread for another node: its closure's bytes arrived inline or wait in a heap block (read
-// here, on the new thread, not on the progress thread that handled the message).
+// here, on the worker, not on the progress thread that handled the message).
 void start_remote_closure(detail::thread_serial serial, detail::remote_entry entry, ::std::string closure,
                           detail::global_word block, ::std::size_t size, ::std::stop_source stop) {
-  ::std::thread([serial, entry, closure = ::std::move(closure), block, size, stop = ::std::move(stop)]() mutable {
-    run_thread(serial, [&] {
+  workers().run([serial, entry, closure = ::std::move(closure), block, size, stop = ::std::move(stop)]() mutable {
+    run_thread(serial, nullptr, [&] {
       if (block != 0) closure = unpark_bytes(block, size);
       current_stop = stop.stop_possible() ? &stop : nullptr;
       struct forget_stop {
@@ -128,7 +212,7 @@ void start_remote_closure(detail::thread_serial serial, detail::remote_entry ent
       } forget{serial};
       entry(closure.data(), closure.size());
     });
-  }).detach();
+  });
 }
 
 absl::StatusOr<::std::string> handle_spawn(const fabric::incoming_message& message) {
@@ -208,10 +292,14 @@ void install(const cluster_view& view) {
 }
 
 void fail_node(int node, const ::std::string& reason) {
-  absl::MutexLock hold(&records_lock);
-  for (auto& [serial, record] : records) {
-    if (record.node == node && !record.done) record.failure = reason;
+  ::std::vector<::std::pair<detail::thread_serial, ::std::shared_ptr<thread_record>>> lost;
+  {
+    absl::MutexLock hold(&records_lock);
+    for (const auto& [serial, record] : records) {
+      if (record->node == node) lost.emplace_back(serial, record);
+    }
   }
+  for (auto& [serial, record] : lost) settle_record(::std::move(record), serial, thread_failed, reason);
 }
 
 ::std::uint64_t threads_started() { return started.load(); }
@@ -234,11 +322,12 @@ void check_node(int node) {
 }
 
 // A record for a new thread that will run on `node`.
-thread_serial new_record(int node) {
+::std::pair<thread_serial, ::std::shared_ptr<threads::thread_record>> new_record(int node) {
   const thread_serial serial = threads::new_serial();
+  auto record = ::std::make_shared<threads::thread_record>(node);
   absl::MutexLock hold(&threads::records_lock);
-  threads::records[serial].node = node;
-  return serial;
+  threads::records.emplace(serial, record);
+  return {serial, ::std::move(record)};
 }
 
 void forget_record(thread_serial serial) {
@@ -254,9 +343,11 @@ bool runs_here(int node) {
 }
 
 thread_serial launch_local(local_entry run, local_entry discard, void* object) {
-  const thread_serial serial = new_record(cluster.node);
+  auto [serial, record] = new_record(cluster.node);
   try {
-    ::std::thread([serial, run, object] { threads::run_thread(serial, [&] { run(object); }); }).detach();
+    ::std::thread([serial, record = ::std::move(record), run, object]() mutable {
+      threads::run_thread(serial, ::std::move(record), [&] { run(object); });
+    }).detach();
   } catch (...) {
     forget_record(serial);
     discard(object);
@@ -267,7 +358,7 @@ thread_serial launch_local(local_entry run, local_entry discard, void* object) {
 
 thread_serial launch_remote(int node, remote_entry entry, ::std::string_view closure, bool stop_token) {
   check_node(node);
-  const thread_serial serial = new_record(node);
+  const thread_serial serial = new_record(node).first;
   const ::std::int64_t offset = code_offset(reinterpret_cast<code_pointer>(entry));
   threads::thread_spawn_message spawn{serial, offset, static_cast<::std::uint32_t>(closure.size()),
                                       stop_token ? threads::spawn_stop_token : 0, 0};
@@ -304,19 +395,19 @@ void send_stop(int node, thread_serial serial) {
 }
 
 void join_thread(thread_serial serial) {
+  ::std::shared_ptr<threads::thread_record> record;
+  {
+    absl::MutexLock hold(&threads::records_lock);
+    auto found = threads::records.find(serial);
+    if (found == threads::records.end()) return;
+    record = found->second;
+  }
+  record->state.wait(threads::thread_running, ::std::memory_order_acquire);
   ::std::string failure;
   {
     absl::MutexLock hold(&threads::records_lock);
-    auto finished = [serial]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(threads::records_lock) {
-      auto found = threads::records.find(serial);
-      return found == threads::records.end() || found->second.done || !found->second.failure.empty();
-    };
-    threads::records_lock.Await(absl::Condition(&finished));
-    auto found = threads::records.find(serial);
-    if (found != threads::records.end()) {
-      if (!found->second.done) failure = found->second.failure;
-      threads::records.erase(found);
-    }
+    if (record->state.load(::std::memory_order_relaxed) == threads::thread_failed) failure = record->failure;
+    threads::records.erase(serial);
   }
   if (!failure.empty()) {
     throw ::std::system_error(::std::make_error_code(::std::errc::owner_dead),
@@ -328,10 +419,10 @@ void detach_thread(thread_serial serial) {
   absl::MutexLock hold(&threads::records_lock);
   auto found = threads::records.find(serial);
   if (found == threads::records.end()) return;
-  if (found->second.done) {
+  if (found->second->state.load(::std::memory_order_relaxed) != threads::thread_running) {
     threads::records.erase(found);
   } else {
-    found->second.detached = true;
+    found->second->detached = true;
   }
 }
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <new>
@@ -60,13 +61,39 @@ constexpr bool require_shippable_callable() noexcept {
   return true;
 }
 
+// Zeroes the padding bytes of a trivially copyable *object where the compiler can (GCC's
+// __builtin_clear_padding), so that leftovers of earlier stack or heap contents there are neither
+// taken for pointers by check_closure_words nor sent. Elsewhere (clang 14) padding copied from the
+// caller's object stays. A relocated callable is built in zeroed memory by member-wise moves.
+template <class U>
+void clear_padding(U*) noexcept {}
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_clear_padding)
+template <class U>
+  requires(::std::is_trivially_copyable_v<U> && ::std::is_copy_assignable_v<U>)  // GCC 12 wants both
+void clear_padding(U* object) noexcept {
+  __builtin_clear_padding(object);
+}
+#endif
+#endif
+
+// A copy of a trivially copyable object whose members drust cannot see, its padding zeroed.
+template <class U>
+U cleared_copy(const U& value) noexcept {
+  U copy(value);
+  clear_padding(::std::addressof(copy));
+  return copy;
+}
+
 // The callable travels first.
 template <class F>
 void write_callable(encoder& out, F&& f, int node) {
   using U = ::std::decay_t<F>;
   if constexpr (relocated_callable_v<U>) {
     object_buffer scratch(sizeof(U), alignof(U));
+    ::std::memset(scratch.get(), 0, sizeof(U));  // member-wise moves leave padding as it was
     U* object = ::new (scratch.get()) U(::std::forward<F>(f));
+    clear_padding(object);
     try {
       check_closure_words(object, sizeof(U), typeid(U), "the thread's callable", node);
     } catch (...) {
@@ -75,8 +102,11 @@ void write_callable(encoder& out, F&& f, int node) {
     }
     out.write_bytes(object, sizeof(U));
     // *object is not destroyed: its bytes are the object now, owned by whoever decodes them.
+  } else if constexpr (opaque_bytes_v<U>) {
+    const U copy = cleared_copy<U>(f);
+    check_closure_words(::std::addressof(copy), sizeof(U), typeid(U), "the thread's callable", node);
+    out.write(copy);
   } else {
-    if constexpr (opaque_bytes_v<U>) check_closure_words(::std::addressof(f), sizeof(U), typeid(U), "the thread's callable", node);
     out.write(::std::forward<F>(f));
   }
 }
@@ -103,7 +133,19 @@ void check_argument(const Argument& argument, ::std::size_t index, int node) {
   using U = ::std::decay_t<Argument>;
   if constexpr (opaque_bytes_v<U>) {
     const ::std::string role = "argument " + ::std::to_string(index);
-    check_closure_words(::std::addressof(argument), sizeof(U), typeid(U), role.c_str(), node);
+    const U copy = cleared_copy<U>(argument);
+    check_closure_words(::std::addressof(copy), sizeof(U), typeid(U), role.c_str(), node);
+  }
+}
+
+// Then the arguments: the opaque ones as checked, their padding zeroed.
+template <class Argument>
+void write_argument(encoder& out, Argument&& argument) {
+  using U = ::std::decay_t<Argument>;
+  if constexpr (opaque_bytes_v<U>) {
+    out.write(cleared_copy<U>(argument));
+  } else {
+    out.write(::std::forward<Argument>(argument));
   }
 }
 
@@ -186,7 +228,7 @@ spawned spawn(int node, ::std::stop_token token, F&& f, Args&&... args) {
   (check_argument(args, ++index, node), ...);
   encoder out;
   write_callable(out, ::std::forward<F>(f), node);
-  (out.write(::std::forward<Args>(args)), ...);
+  (write_argument(out, ::std::forward<Args>(args)), ...);
   const ::std::string bytes = out.take();
   try {
     return {launch_remote(node, &run_remote<WithStop, Invoker, U, ::std::decay_t<Args>...>, bytes, WithStop), node, true};
