@@ -26,5 +26,9 @@ inline constexpr ::std::uint16_t sync_request = 40;  // an operation that needs 
 inline constexpr ::std::uint16_t sync_post = 41;     // one-way: unlock, notify
 inline constexpr ::std::uint16_t sync_wake = 42;     // home -> waiter's node: a queued waiter goes on
 inline constexpr ::std::uint16_t sync_destroy = 43;  // one-way: a state's owner destroyed it
+// src/sync: channels at their home (docs/design/sync.md, "Channels")
+inline constexpr ::std::uint16_t channel_request = 44;  // clone, bounded send, remote recv: answered
+inline constexpr ::std::uint16_t channel_post = 45;     // one-way, in sequence: send, drop an end
+inline constexpr ::std::uint16_t channel_closed = 46;   // home -> a sending node: the receiver is gone
 
 }  // namespace drust::message_kinds

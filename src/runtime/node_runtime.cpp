@@ -13,6 +13,7 @@
 
 #include "control/frame.hpp"
 #include "common/executable_image.hpp"
+#include "sync/channel_service.hpp"
 #include "sync/sync_service.hpp"
 #include "thread/thread_service.hpp"
 
@@ -186,6 +187,7 @@ absl::Status node_runtime::bootstrap() {
   objects_->attach(transport_.get());
   shared_references_->attach(transport_.get());
   sync::sync_service::instance().attach(transport_.get());
+  sync::channel_service::instance().attach(transport_.get());
   DRUST_RETURN_IF_ERROR(transport_->connect(::std::move(peers)));
   DRUST_RETURN_IF_ERROR(send_control({{"type", "ready"}}));
   DRUST_ASSIGN_OR_RETURN(json start, control::receive_frame(control_fd_, welcome_timeout));
@@ -239,6 +241,7 @@ void node_runtime::handle_control_message(const json& message) {
     if (transport_) transport_->mark_peer_failed(node, reason);
     threads::fail_node(node, reason);
     sync::sync_service::instance().fail_node(node, reason);
+    sync::channel_service::instance().fail_node(node, reason);
   } else if (type == "placement") {
     // The controller's advice: where this node's allocations go past the pressure threshold.
     global_heap_->set_preferred_node(message.value("heap_node", -1));
@@ -257,6 +260,7 @@ void node_runtime::serve_until_shutdown() {
   (void)send_control(stats_message(::drust::stats()));
   shared_references_->stop();
   sync::sync_service::instance().stop(absl::StrCat("node ", config_.node, "'s part of the job is over"));
+  sync::channel_service::instance().stop(absl::StrCat("node ", config_.node, "'s part of the job is over"));
   detail::heap_closed = true;
   global_heap_->stop();
   if (transport_) transport_->stop();
@@ -270,6 +274,7 @@ void node_runtime::finish(int status) {
   if (control_thread_.joinable()) control_thread_.join();
   shared_references_->stop();
   sync::sync_service::instance().stop(absl::StrCat("node ", config_.node, "'s part of the job is over"));
+  sync::channel_service::instance().stop(absl::StrCat("node ", config_.node, "'s part of the job is over"));
   detail::heap_closed = true;
   global_heap_->stop();
   if (transport_) transport_->stop();
