@@ -1,0 +1,92 @@
+// channel-bench: what a drust::std::sync channel costs between two nodes, side by side with one
+// active message (see README.md). Run under drun with 2 nodes:
+//   drun -n 2 [--provider P] build/samples/bench/channel-bench [rounds]
+// A thread on node 1 plays ping-pong with main on node 0 over two channels, each homed at (and
+// received on) its receiver's node: node 1 sends on `there` (home 0), main receives and sends the
+// value back on `back` (home 1), node 1 receives it. One exchange is two sends and two receives,
+// compared with one active-message round trip (a request of fabric's ping kind, answered by node
+// 0's transport), i.e. two one-way messages: the ratio is a channel send+recv against one
+// active-message one-way latency. Figures: the median over the rounds of a batch's mean.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <drust/runtime>
+#include <drust/std/sync>
+#include <drust/std/thread>
+
+#include "fabric/active_message.hpp"
+#include "runtime/node_runtime.hpp"
+
+namespace dstd = drust::std;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+constexpr int batch = 2'000;
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int rounds = argc > 1 ? std::max(1, std::atoi(argv[1])) : 9;
+  if (drust::num_nodes() < 2) {
+    std::printf("channel-bench needs 2 nodes: drun -n 2 ...\n");
+    return 0;
+  }
+  auto [there_tx, there_rx] = dstd::sync::channel<long>();
+  auto [setup_tx, setup_rx] = dstd::sync::channel<dstd::sync::sender<long>>();
+  auto [result_tx, result_rx] = dstd::sync::channel<std::pair<double, double>>();
+  dstd::thread remote(drust::on(1), [](dstd::sync::sender<long> there, dstd::sync::sender<dstd::sync::sender<long>> setup,
+                                       dstd::sync::sender<std::pair<double, double>> results, int rounds_wanted) {
+    auto [back_tx, back_rx] = dstd::sync::channel<long>();  // homed here, on node 1
+    setup.send(std::move(back_tx));
+    drust::fabric::transport* transport = drust::runtime::node_runtime::instance().transport();
+    std::string reply;
+    auto ping = [&] { (void)transport->call(0, drust::fabric::ping_kind, {}, reply); };
+    auto exchange = [&](long value) {
+      there.send(value);
+      (void)back_rx.recv();
+    };
+    for (int i = 0; i < 200; ++i) {  // warm up both paths
+      ping();
+      exchange(i);
+    }
+    for (int round = 0; round < rounds_wanted; ++round) {
+      auto start = clock_type::now();
+      for (int i = 0; i < batch; ++i) ping();
+      const double ping_ns = std::chrono::duration<double, std::nano>(clock_type::now() - start).count() / batch;
+      start = clock_type::now();
+      for (int i = 0; i < batch; ++i) exchange(i);
+      const double exchange_ns = std::chrono::duration<double, std::nano>(clock_type::now() - start).count() / batch;
+      results.send({ping_ns, exchange_ns});
+    }
+    there.send(-1);
+  }, std::move(there_tx), std::move(setup_tx), std::move(result_tx), rounds);
+  {
+    dstd::sync::sender<long> back = *setup_rx.recv();
+    for (long value = *there_rx.recv(); value >= 0; value = *there_rx.recv()) back.send(value);
+  }
+  remote.join();
+  std::vector<double> pings, exchanges;
+  for (auto [ping_ns, exchange_ns] : result_rx) {
+    pings.push_back(ping_ns);
+    exchanges.push_back(exchange_ns);
+  }
+  const double ping = median(pings), exchange = median(exchanges);
+  std::printf("channel-bench: %d rounds of %d; median of per-batch means\n\n", rounds, batch);
+  std::printf("%-52s %12s %12s %8s\n", "node 1 <-> node 0", "ping [ns]", "drust [ns]", "ratio");
+  std::printf("%-52s %12.1f %12.1f %7.2fx\n", "ping-pong: 2x (send+recv) vs one AM round trip", ping, exchange,
+              exchange / ping);
+  std::printf("%-52s %12.1f %12.1f %7.2fx\n", "one send+recv vs one AM one-way (halves)", ping / 2, exchange / 2,
+              exchange / ping);
+  return 0;
+}
