@@ -65,9 +65,16 @@ bool is_home(future_id id) {
   return cluster.transport == nullptr || home_of(id) == cluster.node;
 }
 
+// An outcome: a value's bytes (inline, or in a heap block of `block_size` bytes), or an exception.
+struct outcome {
+  ::std::string value;
+  global_word block = 0;
+  ::std::uint64_t block_size = 0;
+  ::std::exception_ptr error;
+};
+
 // Sets the outcome of slot `id` on its home node (the first outcome counts).
-template <class Set>
-void settle(future_id id, Set&& set) {
+void settle(future_id id, outcome result) {
   ::std::shared_ptr<future_state> state;
   {
     absl::MutexLock hold(&slots_lock);
@@ -82,7 +89,10 @@ void settle(future_id id, Set&& set) {
   }
   absl::MutexLock hold(&state->lock);
   if (state->ready) return;
-  set(*state);
+  state->value = ::std::move(result.value);
+  state->value_block = result.block;
+  state->value_size = result.block_size;
+  state->error = ::std::move(result.error);
   state->ready = true;
 }
 
@@ -105,31 +115,27 @@ void settle(future_id id, Set&& set) {
   return ::std::make_exception_ptr(::std::future_error(::std::future_errc::broken_promise));
 }
 
-void settle_here(future_id id, future_outcome outcome, ::std::string bytes, global_word block, ::std::uint64_t size,
+void settle_here(future_id id, future_outcome kind, ::std::string bytes, global_word block, ::std::uint64_t size,
                  int from_node) {
-  settle(id, [&](future_state& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.lock) {
-    switch (outcome) {
-      case future_outcome::value:
-        state.value = ::std::move(bytes);
-        state.value_block = block;
-        state.value_size = size;
-        break;
-      case future_outcome::exception: {
-        auto [type, message] = decode<::std::tuple<::std::string, ::std::string>>(bytes);
-        state.error = rebuild_exception(type, message, from_node);
-        break;
-      }
-      case future_outcome::broken:
-        state.error = broken_promise();
-        break;
+  switch (kind) {
+    case future_outcome::value:
+      settle(id, outcome{::std::move(bytes), block, size, nullptr});
+      break;
+    case future_outcome::exception: {
+      auto [type, message] = decode<::std::tuple<::std::string, ::std::string>>(bytes);
+      settle(id, outcome{{}, 0, 0, rebuild_exception(type, message, from_node)});
+      break;
     }
-  });
+    case future_outcome::broken:
+      settle(id, outcome{{}, 0, 0, broken_promise()});
+      break;
+  }
 }
 
 // An outcome for a slot at another node: one message, the bytes inline or parked in the heap.
-void send_outcome(future_id id, future_outcome outcome, ::std::string_view bytes) {
+void send_outcome(future_id id, future_outcome kind, ::std::string_view bytes) {
   const threads::cluster_view& cluster = threads::current_cluster();
-  future_fulfil_message message{id, outcome, 0, 0, bytes.size()};
+  future_fulfil_message message{id, kind, 0, 0, bytes.size()};
   if (bytes.size() > fabric::max_payload_bytes - sizeof message) {
     message.value_block = threads::park_bytes(bytes);
     bytes = {};
@@ -196,7 +202,7 @@ void fulfil_future(future_id id, ::std::string value_bytes) {
 
 void fail_future(future_id id, ::std::exception_ptr error) {
   if (is_home(id)) {
-    settle(id, [&](future_state& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.lock) { state.error = error; });
+    settle(id, outcome{{}, 0, 0, ::std::move(error)});
     return;
   }
   threads::exception_description what;
@@ -211,7 +217,7 @@ void fail_future(future_id id, ::std::exception_ptr error) {
 void break_future(future_id id) noexcept {
   try {
     if (is_home(id)) {
-      settle(id, [](future_state& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.lock) { state.error = broken_promise(); });
+      settle(id, outcome{{}, 0, 0, broken_promise()});
     } else {
       send_outcome(id, future_outcome::broken, {});
     }

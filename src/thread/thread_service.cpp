@@ -343,9 +343,10 @@ bool runs_here(int node) {
 }
 
 thread_serial launch_local(local_entry run, local_entry discard, void* object) {
-  auto [serial, record] = new_record(cluster.node);
+  auto created = new_record(cluster.node);
+  const thread_serial serial = created.first;
   try {
-    ::std::thread([serial, record = ::std::move(record), run, object]() mutable {
+    ::std::thread([serial, record = ::std::move(created.second), run, object]() mutable {
       threads::run_thread(serial, ::std::move(record), [&] { run(object); });
     }).detach();
   } catch (...) {

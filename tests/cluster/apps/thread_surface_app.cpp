@@ -135,45 +135,37 @@ void relocate() {
   require(!watch.lock(), "the shared object is destroyed once every copy is gone");
 }
 
+// Runs on another node: waits (at most a minute) for a stop request, then reports whether it came.
+void wait_for_stop(std::stop_token stop, dstd::promise<bool> report) {
+  std::atomic<bool> callback_ran{false};
+  std::stop_callback on_stop(stop, [&callback_ran] { callback_ran = true; });
+  const auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  report.set_value(stop.stop_requested() && callback_ran);
+}
+
 void jthread_stop() {
   const int node = drust::num_nodes() - 1;
-  dstd::promise<int> saw;
-  auto seen = saw.get_future();
+  dstd::promise<bool> first, second, third;
+  auto first_seen = first.get_future(), second_seen = second.get_future(), third_seen = third.get_future();
   {
-    dstd::jthread j(drust::on(node), [](std::stop_token stop, dstd::promise<int> report) {
-      std::atomic<bool> callback_ran{false};
-      std::stop_callback on_stop(stop, [&callback_ran] { callback_ran = true; });
-      const auto deadline = std::chrono::steady_clock::now() + 60s;
-      while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-      report.set_value(stop.stop_requested() && callback_ran ? drust::node_id() : -1);
-    }, std::move(saw));
+    dstd::jthread j(drust::on(node), wait_for_stop, std::move(first));
     std::this_thread::sleep_for(50ms);
     require(j.request_stop(), "request_stop on node 0");
     j.join();
   }
-  require(seen.get() == node, "request_stop reached the jthread on node " + std::to_string(node));
-
+  require(first_seen.get(), "request_stop reached the jthread on node " + std::to_string(node));
   // The destructor stops and joins too, and get_stop_source().request_stop() is forwarded.
-  dstd::promise<bool> second;
-  auto second_seen = second.get_future();
   {
-    dstd::jthread j(drust::on(node), [](std::stop_token stop, dstd::promise<bool> report) {
-      const auto deadline = std::chrono::steady_clock::now() + 60s;
-      while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-      report.set_value(stop.stop_requested());
-    }, std::move(second));
+    dstd::jthread j(drust::on(node), wait_for_stop, std::move(second));
   }
   require(second_seen.get(), "the jthread's destructor stopped the remote thread");
-  dstd::promise<bool> third;
-  auto third_seen = third.get_future();
   dstd::jthread k(drust::on(node), [](std::stop_token stop, dstd::promise<bool> report) {
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
-    report.set_value(stop.stop_requested());
+    wait_for_stop(std::move(stop), std::move(report));
   }, std::move(third));
   k.get_stop_source().request_stop();
   k.join();
-  require(third_seen.get(), "get_stop_source().request_stop() reached the remote thread");
+  require(third_seen.get(), "get_stop_source().request_stop() reached the remote thread (a lambda)");
 }
 
 struct parse_error : std::runtime_error {
