@@ -340,6 +340,25 @@ TEST_CASE("async returns values, strings and vectors; void too") {
   CHECK(ran == 1);
 }
 
+TEST_CASE("the future of an async thread waits for it when dropped, as std's does") {
+  std::atomic<int> done{0};
+  {
+    auto dropped = dstd::async(std::launch::async, [&done] {
+      std::this_thread::sleep_for(20ms);
+      done = 1;
+    });
+  }
+  CHECK(done == 1);
+  {
+    auto shared = dstd::async([&done] {
+      std::this_thread::sleep_for(20ms);
+      done = 2;
+    }).share();
+    auto copy = shared;
+  }
+  CHECK(done == 2);
+}
+
 TEST_CASE("deferred async runs at get on the caller") {
   std::thread::id runner;
   auto deferred = dstd::async(std::launch::deferred, [&runner] {
