@@ -38,6 +38,20 @@ read_cache::~read_cache() {
   for (auto& [key, e] : entries_) arena_.deallocate(e->bytes, e->size, e->alignment);
 }
 
+read_cache::entry* read_cache::pin_cached(coloured_address key, ::std::size_t size, ::std::size_t alignment) {
+  auto it = entries_.find(key);
+  if (it == entries_.end()) return nullptr;
+  entry* e = it->second.get();
+  if (e->state.load(::std::memory_order_acquire) != detail::entry_state::ready || e->size < size ||
+      e->alignment < alignment) {
+    return nullptr;
+  }
+  e->pins.fetch_add(1, ::std::memory_order_acq_rel);
+  if (!e->referenced.load(::std::memory_order_relaxed)) e->referenced.store(true, ::std::memory_order_relaxed);
+  hits_.fetch_add(1, ::std::memory_order_relaxed);
+  return e;
+}
+
 absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t size,
                                             ::std::size_t alignment, fill_function fill) {
   if (!::std::has_single_bit(alignment)) {
@@ -46,6 +60,11 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
                                                    " is not a power of two"));
   }
   alignment = ::std::max(alignment, default_alignment);
+  {
+    // The hit path: the lock in reader mode, so that readers on every thread go on together.
+    absl::ReaderMutexLock lock(&mu_);
+    if (entry* e = pin_cached(key, size, alignment)) return cached_copy(this, e);
+  }
 
   // Copies freed by this call; declared before the locks so that they are freed after unlocking.
   ::std::vector<::std::unique_ptr<entry>> freed;
@@ -56,7 +75,7 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
       auto it = entries_.find(key);
       if (it == entries_.end()) break;
       entry* e = it->second.get();
-      if (e->state == detail::entry_state::filling) {
+      if (e->state.load(::std::memory_order_relaxed) == detail::entry_state::filling) {
         // Another reader is filling this key: wait for it rather than read the object twice.
         filled_.Wait(&mu_);
         continue;
@@ -66,18 +85,16 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
         if (auto unread = detach(e)) freed.push_back(::std::move(unread));
         break;
       }
-      if (e->readers++ == 0) lru_remove(e);
-      hits_.fetch_add(1, ::std::memory_order_relaxed);
-      return cached_copy(this, e);
+      return cached_copy(this, pin_cached(key, size, alignment));
     }
     auto owned = ::std::make_unique<entry>(key, size, alignment);
     owned->bytes = arena_.allocate(size, alignment);
     mine = owned.get();
-    mine->readers = 1;  // the filler's pin: a filling copy is never evicted
+    mine->pins.store(1, ::std::memory_order_relaxed);  // the filler's pin: a filling copy is never evicted
     entries_.emplace(key, ::std::move(owned));
     bytes_ += size;
     if (size > capacity_) oversized_bytes_ += size;
-    bytes_counter_.store(bytes_, ::std::memory_order_relaxed);
+    note_bytes();
     entries_counter_.fetch_add(1, ::std::memory_order_relaxed);
     misses_.fetch_add(1, ::std::memory_order_relaxed);
   }
@@ -100,19 +117,16 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
     fill_failed(mine, &freed);
     return status;
   }
-  mine->state = detail::entry_state::ready;
+  mine->state.store(detail::entry_state::ready, ::std::memory_order_release);
+  if (!mine->detached()) ring_push_back(mine);
   evict_over_capacity(&freed);
   return cached_copy(this, mine);
 }
 
 ::std::optional<cached_copy> read_cache::pin_if_cached(coloured_address key) {
-  absl::MutexLock lock(&mu_);
-  auto it = entries_.find(key);
-  if (it == entries_.end() || it->second->state != detail::entry_state::ready)
-    return ::std::nullopt;
-  entry* e = it->second.get();
-  if (e->readers++ == 0) lru_remove(e);
-  hits_.fetch_add(1, ::std::memory_order_relaxed);
+  absl::ReaderMutexLock lock(&mu_);
+  entry* e = pin_cached(key, 0, 0);
+  if (e == nullptr) return ::std::nullopt;
   return cached_copy(this, e);
 }
 
@@ -139,78 +153,103 @@ read_cache_stats read_cache::stats() const {
 }
 
 void read_cache::unpin(entry* e) {
+  // Read before letting go: once the pin is gone, another thread may free the entry.
+  const coloured_address key = e->key;
+  const bool oversized = e->size > capacity_;
+  const ::std::uint32_t left = e->pins.fetch_sub(1, ::std::memory_order_acq_rel) - 1;
   ::std::vector<::std::unique_ptr<entry>> freed;
-  absl::MutexLock lock(&mu_);
-  if (--e->readers != 0) return;
-  if (e->detached) {
+  if (left == detail::cache_entry::detached_bit) {
+    // The last reader of a copy that left the map frees it.
+    absl::MutexLock lock(&mu_);
     freed.push_back(retire(e));
-  } else if (e->size > capacity_) {
-    // Larger than the whole cache: served while pinned, never kept.
-    evictions_.fetch_add(1, ::std::memory_order_relaxed);
-    freed.push_back(detach(e));
-  } else {
-    lru_push_back(e);
-    evict_over_capacity(&freed);
+    return;
   }
+  if (left != 0 || (!oversized && !over_capacity_.load(::std::memory_order_acquire))) return;
+  absl::MutexLock lock(&mu_);
+  if (oversized) {
+    // Larger than the whole cache: served while pinned, never kept. Found again by key, since it
+    // may have been freed (and its key cached anew) since the pin went.
+    auto it = entries_.find(key);
+    if (it != entries_.end() && it->second.get() == e && e->pins.load(::std::memory_order_acquire) == 0) {
+      evictions_.fetch_add(1, ::std::memory_order_relaxed);
+      freed.push_back(detach(e));
+    }
+  }
+  evict_over_capacity(&freed);
 }
 
 void read_cache::fill_failed(entry* e, ::std::vector<::std::unique_ptr<entry>>* freed) {
-  e->readers = 0;
-  freed->push_back(e->detached ? retire(e) : detach(e));
+  // The filler's pin goes with the entry: nobody else pinned a copy that was never ready.
+  e->pins.fetch_sub(1, ::std::memory_order_acq_rel);
+  if (auto unread = detach(e)) freed->push_back(::std::move(unread));
 }
 
 void read_cache::evict_over_capacity(::std::vector<::std::unique_ptr<entry>>* freed) {
-  while (bytes_ - oversized_bytes_ > capacity_ && lru_head_ != nullptr) {
+  // One full turn clears every mark, a second finds an unmarked copy if any is unpinned.
+  ::std::size_t budget = 2 * entries_.size() + 2;
+  while (bytes_ - oversized_bytes_ > capacity_ && ring_head_ != nullptr && budget-- > 0) {
+    entry* e = hand_ != nullptr ? hand_ : ring_head_;
+    hand_ = e->ring_next;
+    // No pin can be taken while this thread holds the lock in writer mode; unpins only lower it.
+    if (e->pins.load(::std::memory_order_acquire) != 0) continue;
+    if (e->referenced.exchange(false, ::std::memory_order_relaxed)) continue;
     evictions_.fetch_add(1, ::std::memory_order_relaxed);
-    freed->push_back(detach(lru_head_));
+    freed->push_back(detach(e));
   }
+  note_bytes();
+}
+
+void read_cache::note_bytes() {
+  bytes_counter_.store(bytes_, ::std::memory_order_relaxed);
+  over_capacity_.store(bytes_ - oversized_bytes_ > capacity_, ::std::memory_order_release);
 }
 
 ::std::unique_ptr<read_cache::entry> read_cache::detach(entry* e) {
-  if (!e->detached) {
-    if (e->state == detail::entry_state::ready && e->readers == 0) lru_remove(e);
-    auto it = entries_.find(e->key);
+  auto it = entries_.find(e->key);
+  if (it != entries_.end() && it->second.get() == e) {
+    if (e->state.load(::std::memory_order_relaxed) == detail::entry_state::ready) ring_remove(e);
     // Ownership passes to retire(), now or at the last unpin.
     static_cast<void>(it->second.release());
     entries_.erase(it);
-    e->detached = true;
   }
-  if (e->readers != 0) return nullptr;
+  const ::std::uint32_t pins = e->pins.fetch_or(detail::cache_entry::detached_bit, ::std::memory_order_acq_rel);
+  if ((pins & ~detail::cache_entry::detached_bit) != 0) return nullptr;
   return retire(e);
 }
 
 ::std::unique_ptr<read_cache::entry> read_cache::retire(entry* e) {
   bytes_ -= e->size;
   if (e->size > capacity_) oversized_bytes_ -= e->size;
-  bytes_counter_.store(bytes_, ::std::memory_order_relaxed);
+  note_bytes();
   entries_counter_.fetch_sub(1, ::std::memory_order_relaxed);
   arena_.deallocate(::std::exchange(e->bytes, nullptr), e->size, e->alignment);
   return ::std::unique_ptr<entry>(e);
 }
 
-void read_cache::lru_push_back(entry* e) {
-  e->lru_next = nullptr;
-  e->lru_previous = lru_tail_;
-  if (lru_tail_ != nullptr) {
-    lru_tail_->lru_next = e;
+void read_cache::ring_push_back(entry* e) {
+  e->ring_next = nullptr;
+  e->ring_previous = ring_tail_;
+  if (ring_tail_ != nullptr) {
+    ring_tail_->ring_next = e;
   } else {
-    lru_head_ = e;
+    ring_head_ = e;
   }
-  lru_tail_ = e;
+  ring_tail_ = e;
 }
 
-void read_cache::lru_remove(entry* e) {
-  if (e->lru_previous != nullptr) {
-    e->lru_previous->lru_next = e->lru_next;
+void read_cache::ring_remove(entry* e) {
+  if (hand_ == e) hand_ = e->ring_next;
+  if (e->ring_previous != nullptr) {
+    e->ring_previous->ring_next = e->ring_next;
   } else {
-    lru_head_ = e->lru_next;
+    ring_head_ = e->ring_next;
   }
-  if (e->lru_next != nullptr) {
-    e->lru_next->lru_previous = e->lru_previous;
+  if (e->ring_next != nullptr) {
+    e->ring_next->ring_previous = e->ring_previous;
   } else {
-    lru_tail_ = e->lru_previous;
+    ring_tail_ = e->ring_previous;
   }
-  e->lru_previous = e->lru_next = nullptr;
+  e->ring_previous = e->ring_next = nullptr;
 }
 
 }  // namespace drust::coherence

@@ -6,11 +6,17 @@
 // simply never asked for again and ages out. No invalidation message is ever needed. See
 // docs/design/coherence.md.
 //
-// Copies with no readers stay until the cache holds more than its capacity; then the least
-// recently unpinned ones are evicted until it is back under (pinned copies count: the capacity
-// bounds the memory). Pinned copies are never evicted. A copy larger than the whole capacity is
-// still served, does not count against the capacity (it would flush everything else for nothing),
-// and is dropped when its last reader unpins.
+// Copies with no readers stay until the cache holds more than its capacity; then CLOCK (second
+// chance) picks the victims: copies sit on a ring in the order they were filled, a hit marks its
+// copy referenced, and the hand evicts the first unpinned, unreferenced copy it meets, clearing
+// the marks it passes. Pinned copies are never evicted (they count: the capacity bounds the
+// memory). A copy larger than the whole capacity is still served, does not count against the
+// capacity (it would flush everything else for nothing), and is dropped when its last reader
+// unpins.
+//
+// A hit takes the cache's lock in reader mode and pins with one atomic add; an unpin is one atomic
+// subtract and takes the lock only when the cache is over its capacity or the copy must go. Misses,
+// evictions and forget() take it in writer mode.
 //
 //   coherence::read_cache cache(64 << 20);
 //   absl::StatusOr<coherence::cached_copy> copy =
@@ -43,23 +49,29 @@ namespace detail {
 enum class entry_state : ::std::uint8_t { filling, ready };
 
 // One copy in a read_cache. `key`, `size`, `alignment` and `bytes` never change once the entry is
-// published (state ready); everything else is guarded by the owning read_cache's mutex.
+// published (state ready). `pins` and `referenced` change under the cache's lock in reader mode
+// (pins: also with no lock, to unpin); everything else is guarded by the lock in writer mode.
 struct cache_entry {
+  // Pins in the low bits; `detached_bit` once the entry left the map (forgotten, replaced or
+  // evicted while pinned): whoever takes the pins to zero after that frees it.
+  static constexpr ::std::uint32_t detached_bit = 0x80000000u;
+
   coloured_address key;
   ::std::size_t size = 0;
   ::std::size_t alignment = 16;
   void* bytes = nullptr;
-  entry_state state = entry_state::filling;
-  bool detached = false;  // no longer in the map (forgotten or replaced): freed at last unpin
-  ::std::uint32_t readers = 0;
-  // The unpinned list (least recently unpinned first): only while ready, attached, unread.
-  cache_entry* lru_previous = nullptr;
-  cache_entry* lru_next = nullptr;
+  ::std::atomic<entry_state> state{entry_state::filling};
+  ::std::atomic<::std::uint32_t> pins{0};
+  ::std::atomic<bool> referenced{false};  // hit since the hand last passed
+  // The ring of ready, attached copies in fill order (the CLOCK).
+  cache_entry* ring_previous = nullptr;
+  cache_entry* ring_next = nullptr;
 
   cache_entry(coloured_address k, ::std::size_t s, ::std::size_t a)
       : key(k), size(s), alignment(a) {}
   cache_entry(const cache_entry&) = delete;
   cache_entry& operator=(const cache_entry&) = delete;
+  bool detached() const { return (pins.load(::std::memory_order_acquire) & detached_bit) != 0; }
 };
 
 }  // namespace detail
@@ -146,20 +158,24 @@ class read_cache {
   using entry = detail::cache_entry;
 
   void unpin(entry* e) ABSL_LOCKS_EXCLUDED(mu_);
-  void lru_push_back(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void lru_remove(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Takes `e` out of the map and its lists; returns its ownership (for freeing after unlock) when
-  // nobody reads it, or keeps it alive as detached for its readers.
+  // Pins a ready copy of at least `size` bytes aligned to `alignment`, if `key` has one.
+  entry* pin_cached(coloured_address key, ::std::size_t size, ::std::size_t alignment)
+      ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void ring_push_back(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ring_remove(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Takes `e` out of the map and the ring; returns its ownership (for freeing after unlock) when
+  // nobody reads it, or leaves it detached for its last reader to free.
   ::std::unique_ptr<entry> detach(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Frees `e` (already out of the map and lists, and unread), keeping the byte count; its bytes
+  // Frees `e` (already out of the map and ring, and unread), keeping the byte count; its bytes
   // go back to the arena now, the entry itself when the returned pointer dies (after unlocking).
   ::std::unique_ptr<entry> retire(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the copy whose fill failed (or threw).
   void fill_failed(entry* e, ::std::vector<::std::unique_ptr<entry>>* freed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Evicts least recently unpinned copies until the cache is within its capacity.
+  // Evicts copies (CLOCK) until the cache is within its capacity or every copy left is pinned.
   void evict_over_capacity(::std::vector<::std::unique_ptr<entry>>* freed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void note_bytes() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const ::std::size_t capacity_;
 
@@ -167,13 +183,17 @@ class read_cache {
   absl::CondVar filled_;  // signalled when a fill finishes, well or badly
   absl::flat_hash_map<coloured_address, ::std::unique_ptr<entry>> entries_ ABSL_GUARDED_BY(mu_);
   copy_arena arena_ ABSL_GUARDED_BY(mu_);  // the copies' bytes
-  entry* lru_head_ ABSL_GUARDED_BY(mu_) = nullptr;
-  entry* lru_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  entry* ring_head_ ABSL_GUARDED_BY(mu_) = nullptr;  // the oldest fill
+  entry* ring_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
+  entry* hand_ ABSL_GUARDED_BY(mu_) = nullptr;       // where the next eviction sweep starts
+
   ::std::uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Bytes of copies larger than the whole capacity: served, never kept, and never a reason to
   // evict the copies that do fit.
   ::std::uint64_t oversized_bytes_ ABSL_GUARDED_BY(mu_) = 0;
 
+  // Whether the copies that fit exceed the capacity: an unpin then takes the lock to evict.
+  ::std::atomic<bool> over_capacity_{false};
   ::std::atomic<::std::uint64_t> hits_{0};
   ::std::atomic<::std::uint64_t> misses_{0};
   ::std::atomic<::std::uint64_t> evictions_{0};

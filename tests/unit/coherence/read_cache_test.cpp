@@ -103,7 +103,7 @@ TEST_CASE("the copy honours the object's alignment") {
   CHECK(bad.status().code() == absl::StatusCode::kInvalidArgument);
 }
 
-TEST_CASE("unpinned copies are evicted least recently unpinned first, within capacity") {
+TEST_CASE("unpinned copies are evicted in fill order, a hit since the hand passed giving a second chance") {
   read_cache cache(400);  // four 100-byte copies
   std::vector<coloured_address> keys;
   for (int i = 0; i < 6; ++i) keys.emplace_back(base + 1024 * static_cast<std::uint64_t>(i), 1);
@@ -111,14 +111,14 @@ TEST_CASE("unpinned copies are evicted least recently unpinned first, within cap
   CHECK(cache.stats().entries == 4);
   CHECK(cache.stats().bytes_cached == 400);
   CHECK(cache.stats().evictions == 0);
-  // Touch key 0: it becomes the most recently unpinned, so key 1 is now the oldest.
+  // A hit on key 0 marks it: the hand passes it (clearing the mark) and evicts key 1.
   pin(cache, keys[0], 100);
   pin(cache, keys[4], 100);  // over capacity: evicts key 1
   CHECK(cache.stats().evictions == 1);
   CHECK(cache.stats().bytes_cached == 400);
   CHECK_FALSE(cache.pin_if_cached(keys[1]).has_value());
-  CHECK(cache.pin_if_cached(keys[0]).has_value());  // now most recent again
-  pin(cache, keys[5], 100);                         // evicts key 2
+  CHECK(cache.pin_if_cached(keys[0]).has_value());  // marked again
+  pin(cache, keys[5], 100);                         // the hand goes on from key 2: evicts it
   CHECK_FALSE(cache.pin_if_cached(keys[2]).has_value());
   for (std::size_t i : {0u, 3u, 4u, 5u}) CHECK(cache.pin_if_cached(keys[i]).has_value());
   CHECK(cache.stats().evictions == 2);
@@ -138,7 +138,7 @@ TEST_CASE("pinned copies are never evicted") {
   CHECK(cache.stats().entries == 5);
   CHECK(cache.stats().evictions == 0);
   for (std::size_t i = 0; i < held.size(); ++i) CHECK(holds_pattern(held[i], keys[i]));
-  // Unpinning brings the cache back under its capacity, oldest unpinned first.
+  // Unpinning brings the cache back under its capacity, the hand taking them in fill order.
   held.clear();
   CHECK(cache.stats().bytes_cached <= 300);
   CHECK(cache.stats().entries == 3);
