@@ -140,7 +140,8 @@ void wait_for_stop(std::stop_token stop, dstd::promise<bool> report) {
   std::atomic<bool> callback_ran{false};
   std::stop_callback on_stop(stop, [&callback_ran] { callback_ran = true; });
   const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (!stop.stop_requested() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+  // Wait for the callback, not just the flag: request_stop sets the flag before it runs callbacks.
+  while (!callback_ran && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
   report.set_value(stop.stop_requested() && callback_ran);
 }
 
