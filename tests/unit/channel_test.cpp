@@ -3,7 +3,6 @@
 // threads, range-for, values holding std::string / std::vector / drust::std::unique_ptr (their
 // objects given back when nobody receives them), sync_channel(0) refused, ends shipped through
 // the codec. Several nodes: tests/cluster/channel_test.cpp.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -176,15 +175,4 @@ TEST_CASE("ends travel through the codec without changing the count") {
     CHECK_FALSE(rx2.recv().has_value());
   }
   CHECK(channels_now() == before);
-}
-
-int main(int argc, char** argv) {
-  auto config = drust::runtime::node_config::from_environment();
-  absl::Status started = config.ok() ? drust::runtime::node_runtime::instance().start(*config) : config.status();
-  if (!started.ok()) {
-    std::fprintf(stderr, "cannot start the node runtime: %s\n", std::string(started.message()).c_str());
-    return 1;
-  }
-  doctest::Context context(argc, argv);
-  return context.run();
 }

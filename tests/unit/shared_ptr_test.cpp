@@ -3,7 +3,6 @@
 // block freed exactly once, const-only access (and non-const access for interior-mutable types),
 // shared_ptrs stored in heap objects, and handles shipped to threads. Several nodes:
 // tests/cluster/shared_test.cpp.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -360,15 +359,4 @@ TEST_CASE("hash, comparisons and owner_before follow the object") {
   CHECK((a < b) != (b < a));
   CHECK(a.owner_before(b) != b.owner_before(a));
   CHECK(dstd::shared_ptr<point>() == nullptr);
-}
-
-int main(int argc, char** argv) {
-  auto config = drust::runtime::node_config::from_environment();
-  absl::Status started = config.ok() ? drust::runtime::node_runtime::instance().start(*config) : config.status();
-  if (!started.ok()) {
-    std::fprintf(stderr, "cannot start the node runtime: %s\n", std::string(started.message()).c_str());
-    return 1;
-  }
-  doctest::Context context(argc, argv);
-  return context.run();
 }

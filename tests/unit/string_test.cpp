@@ -2,7 +2,6 @@
 // (fixed cases and random operation sequences), comparisons with every kind of text in both
 // orders, hashing, streams, views and shipping. Remote characters are exercised by
 // tests/cluster/vector_test.cpp.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <compare>
@@ -402,17 +401,4 @@ TEST_CASE("every block is freed") {
     CHECK(moved.word() == 0);
   }
   CHECK(drust::stats().live_objects == before);
-}
-
-int main(int argc, char** argv) {
-  auto config = drust::runtime::node_config::from_environment();
-  absl::Status started =
-      config.ok() ? drust::runtime::node_runtime::instance().start(*config) : config.status();
-  if (!started.ok()) {
-    std::fprintf(stderr, "cannot start the node runtime: %s\n",
-                 std::string(started.message()).c_str());
-    return 1;
-  }
-  doctest::Context context(argc, argv);
-  return context.run();
 }

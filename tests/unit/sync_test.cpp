@@ -5,7 +5,6 @@
 // sync::mutex<T> (its data in the global heap), use through shared_ptr, objects made before the
 // runtime started, the relocatable / interior_mutable traits, and destruction freeing the home
 // state. Several nodes: tests/cluster/sync_test.cpp.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -419,15 +418,4 @@ TEST_CASE("destruction frees the home's state") {
     CHECK(states_now() == before + 7);
   }
   CHECK(states_now() == before);
-}
-
-int main(int argc, char** argv) {
-  auto config = drust::runtime::node_config::from_environment();
-  absl::Status started = config.ok() ? drust::runtime::node_runtime::instance().start(*config) : config.status();
-  if (!started.ok()) {
-    std::fprintf(stderr, "cannot start the node runtime: %s\n", std::string(started.message()).c_str());
-    return 1;
-  }
-  doctest::Context context(argc, argv);
-  return context.run();
 }

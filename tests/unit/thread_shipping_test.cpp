@@ -2,7 +2,6 @@
 // nested, drust handles, a user codec), the drust::sendable rule, the closure word checker,
 // futures and promises, jthread stop tokens, member functions through a handle. Other nodes are
 // exercised by tests/cluster/thread_surface_test.cpp.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <array>
@@ -441,15 +440,4 @@ TEST_CASE("shared_future: every copy gets the value") {
   auto deferred = dstd::async(std::launch::deferred, [] {}).share();
   deferred.wait();
   deferred.get();
-}
-
-int main(int argc, char** argv) {
-  auto config = drust::runtime::node_config::from_environment();
-  absl::Status started = config.ok() ? drust::runtime::node_runtime::instance().start(*config) : config.status();
-  if (!started.ok()) {
-    std::fprintf(stderr, "cannot start the node runtime: %s\n", std::string(started.message()).c_str());
-    return 1;
-  }
-  doctest::Context context(argc, argv);
-  return context.run();
 }

@@ -2,7 +2,6 @@
 // cases and random operation sequences), element handles destroyed exactly once, views, moves and
 // shipping, and when a write recolours the storage. Remote storage is exercised by
 // tests/cluster/vector_test.cpp.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -606,17 +605,4 @@ TEST_CASE("a write recolours the storage only when a copy of it may be cached el
   const auto out_second = out.word();
   out[1] = 1;
   CHECK(out.word() == out_second);
-}
-
-int main(int argc, char** argv) {
-  auto config = drust::runtime::node_config::from_environment();
-  absl::Status started =
-      config.ok() ? drust::runtime::node_runtime::instance().start(*config) : config.status();
-  if (!started.ok()) {
-    std::fprintf(stderr, "cannot start the node runtime: %s\n",
-                 std::string(started.message()).c_str());
-    return 1;
-  }
-  doctest::Context context(argc, argv);
-  return context.run();
 }
