@@ -315,6 +315,7 @@ void controller::handle_joined_message(int node, const json& message) {
                             static_cast<::std::uint64_t>(integer_field(message, "heap_capacity").value_or(0)),
                             ::std::chrono::steady_clock::now()};
     advise_placement();
+    broadcast_load_table();
   } else if (type == "finish") {
     if (node == 0) finish_status_ = static_cast<int>(integer_field(message, "status").value_or(0));
   } else if (type == "stats") {
@@ -341,6 +342,31 @@ void controller::advise_placement() {
     slot.advised_heap_node = heap_node;
     log(absl::StrCat("placement: node ", node, " allocates on node ", *heap_node, " past its heap pressure"));
   }
+}
+
+json controller::load_table() const {
+  json nodes = json::array();
+  for (int node = 0; node < settings_.node_count; ++node) {
+    const node_slot& slot = nodes_[static_cast<::std::size_t>(node)];
+    ::std::int64_t cores = 1;
+    if (slot.hello) cores = integer_field(slot.hello->address_entry, "cores").value_or(1);
+    nodes.push_back({{"node", node}, {"threads", slot.load ? slot.load->threads : 0}, {"cores", cores}});
+  }
+  return {{"type", "load_table"}, {"nodes", ::std::move(nodes)}};
+}
+
+void controller::broadcast_load_table() {
+  if (!started_ || ending_) return;
+  json table = load_table();
+  // Nodes start from every node idle: a table that says so need not be sent.
+  if (announced_load_table_.is_null()) {
+    json idle = table;
+    for (json& entry : idle["nodes"]) entry["threads"] = 0;
+    announced_load_table_ = ::std::move(idle);
+  }
+  if (table == announced_load_table_) return;
+  for (int node = 0; node < settings_.node_count; ++node) send(node, table);
+  announced_load_table_ = ::std::move(table);
 }
 
 void controller::refuse_connection(int fd, const ::std::string& message) {

@@ -102,6 +102,9 @@ class controller {
   // For the scheduler: the latest load of each node, and the node with the fewest threads.
   ::std::optional<load_report> latest_load(int node) const;
   ::std::optional<int> least_loaded_node() const;
+  // The `load_table` frame as it would be sent now: every node's threads (0 before its first
+  // report) and cores (from its hello). Nodes place their threads from it (src/thread/scheduler.hpp).
+  nlohmann::json load_table() const;
   // The status node 0 reported in `finish`, once it has.
   ::std::optional<int> finish_status() const { return finish_status_; }
   // The node last advised to `node` in a `placement` frame, if any.
@@ -144,6 +147,7 @@ class controller {
   void handle_joined_message(int node, const nlohmann::json& message);
   void after_every_hello();
   void advise_placement();
+  void broadcast_load_table();
   void refuse_connection(int fd, const ::std::string& message);
   void close_connection(int fd);
   void send(int node, const nlohmann::json& message);
@@ -161,6 +165,7 @@ class controller {
   bool ending_ = false;                  // shutdown or peer_failed was sent
   int strangers_refused_ = 0;
   ::std::optional<int> finish_status_;
+  nlohmann::json announced_load_table_;  // the last `load_table` sent (null: none yet)
 };
 
 }  // namespace drust::launcher

@@ -15,6 +15,7 @@
 #include "common/executable_image.hpp"
 #include "sync/channel_service.hpp"
 #include "sync/sync_service.hpp"
+#include "thread/scheduler.hpp"
 #include "thread/thread_service.hpp"
 
 namespace drust::runtime {
@@ -97,6 +98,26 @@ json stats_message(const runtime_stats& stats) {
   ::_exit(1);
 }
 
+// A `load_table` frame ({"nodes": [{"node", "threads", "cores"}, ...]}) to the scheduler; a
+// malformed one is ignored (the next will do).
+void receive_load_table(const json& message) {
+  auto nodes = message.find("nodes");
+  if (nodes == message.end() || !nodes->is_array()) return;
+  ::std::vector<threads::node_load> table;
+  try {
+    for (const json& entry : *nodes) {
+      const int node = entry.at("node").get<int>();
+      if (node < 0 || node >= static_cast<int>(nodes->size())) return;
+      if (table.size() <= static_cast<::std::size_t>(node)) table.resize(static_cast<::std::size_t>(node) + 1);
+      table[static_cast<::std::size_t>(node)] = {entry.at("threads").get<::std::uint64_t>(),
+                                                 entry.at("cores").get<::std::uint64_t>()};
+    }
+  } catch (const json::exception&) {
+    return;
+  }
+  threads::receive_load_table(::std::move(table));
+}
+
 }  // namespace
 
 node_runtime& node_runtime::instance() {
@@ -165,6 +186,7 @@ absl::Status node_runtime::bootstrap() {
   const ::std::string my_host = host_name();
   ::std::vector<fabric::peer_info> peers(static_cast<::std::size_t>(config_.nodes));
   unsigned total_cores = 0;
+  ::std::vector<::std::uint64_t> cores(static_cast<::std::size_t>(config_.nodes), 1);
   try {
     for (const json& entry : welcome["nodes"]) {
       int id = entry.at("node").get<int>();
@@ -177,12 +199,19 @@ absl::Status node_runtime::bootstrap() {
       peer.pid = entry.value("pid", 0);
       peer.same_host = peer.host == my_host;
       total_cores += static_cast<unsigned>(entry.value("cores", config_.cores));
+      cores[static_cast<::std::size_t>(id)] = static_cast<::std::uint64_t>(entry.value("cores", config_.cores));
     }
   } catch (const json::exception& error) {
     return absl::InvalidArgumentError(absl::StrCat("the controller's welcome message is malformed: ", error.what()));
   }
 
   threads::install({transport_.get(), config_.node, config_.nodes, total_cores});
+  threads::install_scheduler({config_.node, ::std::move(cores),
+                              [heap = global_heap_.get(), pressure = config_.heap_pressure] {
+                                return static_cast<double>(heap->bytes_in_use()) <
+                                       pressure * static_cast<double>(heap->capacity());
+                              },
+                              [heap = global_heap_.get()](::std::uint64_t address) { return heap->home_of(address); }});
   global_heap_->attach(transport_.get());
   objects_->attach(transport_.get());
   shared_references_->attach(transport_.get());
@@ -242,6 +271,9 @@ void node_runtime::handle_control_message(const json& message) {
     threads::fail_node(node, reason);
     sync::sync_service::instance().fail_node(node, reason);
     sync::channel_service::instance().fail_node(node, reason);
+  } else if (type == "load_table") {
+    // The controller's view of every node's threads and cores, for threads placed by drust.
+    receive_load_table(message);
   } else if (type == "placement") {
     // The controller's advice: where this node's allocations go past the pressure threshold.
     global_heap_->set_preferred_node(message.value("heap_node", -1));

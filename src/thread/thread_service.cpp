@@ -17,12 +17,14 @@
 
 #include <drust/detail/heap.hpp>
 #include <drust/detail/launch.hpp>
+#include <drust/detail/placement.hpp>
 #include <drust/std/thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "common/message_kinds.hpp"
 #include "thread/exception_description.hpp"
+#include "thread/scheduler.hpp"
 
 namespace drust::threads {
 
@@ -67,6 +69,9 @@ absl::flat_hash_map<detail::thread_serial, ::std::shared_ptr<thread_record>> rec
 ::std::atomic<::std::uint64_t> next_serial{1};
 ::std::atomic<::std::uint64_t> started{0};
 ::std::atomic<::std::uint64_t> running{0};
+// Local threads created but not yet running: counted as running, so that a burst of spawns on this
+// node sees the threads it has just started (docs/design/threads.md, "Placement").
+::std::atomic<::std::uint64_t> launching{0};
 thread_local detail::thread_serial current_serial = 0;
 
 detail::thread_serial new_serial() {
@@ -111,6 +116,7 @@ void run_thread(detail::thread_serial serial, ::std::shared_ptr<thread_record> l
   current_serial = serial;
   started.fetch_add(1);
   running.fetch_add(1);
+  if (local_record) launching.fetch_sub(1);
   try {
     body();
   } catch (...) {
@@ -303,7 +309,7 @@ void fail_node(int node, const ::std::string& reason) {
 }
 
 ::std::uint64_t threads_started() { return started.load(); }
-::std::uint64_t threads_running() { return running.load(); }
+::std::uint64_t threads_running() { return running.load() + launching.load(); }
 
 }  // namespace drust::threads
 
@@ -345,11 +351,13 @@ bool runs_here(int node) {
 thread_serial launch_local(local_entry run, local_entry discard, void* object) {
   auto created = new_record(cluster.node);
   const thread_serial serial = created.first;
+  threads::launching.fetch_add(1);
   try {
     ::std::thread([serial, record = ::std::move(created.second), run, object]() mutable {
       threads::run_thread(serial, ::std::move(record), [&] { run(object); });
     }).detach();
   } catch (...) {
+    threads::launching.fetch_sub(1);
     forget_record(serial);
     discard(object);
     throw;
@@ -383,6 +391,7 @@ thread_serial launch_remote(int node, remote_entry entry, ::std::string_view clo
                               "drust::std::thread: cannot start a thread on node " + ::std::to_string(node) +
                                   ": " + ::std::string(accepted.status().message()));
   }
+  threads::note_thread_sent(node);
   return serial;
 }
 
@@ -427,7 +436,7 @@ void detach_thread(thread_serial serial) {
   }
 }
 
-int default_thread_node() { return cluster.node; }
+int default_thread_node() { return default_thread_node(nullptr, 0); }
 
 thread_serial current_thread_serial() {
   if (threads::current_serial == 0) threads::current_serial = threads::new_serial();

@@ -419,3 +419,56 @@ TEST_CASE("the event loop runs timers in order and skips cancelled ones") {
   while (fired.size() < 2 && std::chrono::steady_clock::now() < deadline) loop.run_once(50ms);
   CHECK(fired == std::vector<int>{1, 2});
 }
+
+TEST_CASE("the load table (threads and cores per node) reaches every node when a report changes it") {
+  test_controller test(3);
+  std::vector<int> fds;
+  for (int node = 0; node < 3; ++node) {
+    fds.push_back(test.connect());
+    json said = hello(node);
+    said["cores"] = node + 1;
+    REQUIRE(control::send_frame(fds.back(), said).ok());
+  }
+  for (int fd : fds) CHECK(receive(test, fd)["type"] == "welcome");
+  for (int fd : fds) REQUIRE(control::send_frame(fd, {{"type", "ready"}}).ok());
+  for (int fd : fds) CHECK(receive(test, fd)["type"] == "start");
+
+  auto load = [](int threads) {
+    return json{{"type", "load"}, {"threads", threads}, {"heap_used", 0}, {"heap_capacity", 100}};
+  };
+  // Every node idle is what nodes assume before any table: nothing is sent for it (node 0's
+  // report brings placement advice only).
+  REQUIRE(control::send_frame(fds[0], load(0)).ok());
+  for (int fd : {fds[1], fds[2]}) CHECK(receive(test, fd)["type"] == "placement");
+  test.pump_a_little();
+  for (int fd : fds) CHECK(control::receive_frame(fd, 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
+
+  // Node 1 runs 5 threads: everyone hears the table, with each node's cores from its hello.
+  REQUIRE(control::send_frame(fds[1], load(5)).ok());
+  for (int fd : fds) {
+    json table = receive(test, fd);
+    while (table["type"] == "placement") table = receive(test, fd);
+    CHECK(table["type"] == "load_table");
+    REQUIRE(table["nodes"].size() == 3);
+    for (int node = 0; node < 3; ++node) {
+      const json& entry = table["nodes"][static_cast<std::size_t>(node)];
+      CHECK(entry["node"] == node);
+      CHECK(entry["cores"] == node + 1);
+      CHECK(entry["threads"] == (node == 1 ? 5 : 0));
+    }
+  }
+  CHECK(test.controller->load_table()["nodes"][1]["threads"] == 5);
+
+  // The same report again: no new table.
+  REQUIRE(control::send_frame(fds[1], load(5)).ok());
+  test.pump_a_little();
+  for (int fd : fds) CHECK(control::receive_frame(fd, 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
+
+  // Once the job ends, no more tables.
+  test.controller->send_shutdown();
+  for (int fd : fds) CHECK(receive(test, fd)["type"] == "shutdown");
+  REQUIRE(control::send_frame(fds[2], load(7)).ok());
+  REQUIRE(test.pump_until([&] { return test.controller->latest_load(2) && test.controller->latest_load(2)->threads == 7; }));
+  for (int fd : fds) CHECK(control::receive_frame(fd, 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
+  for (int fd : fds) ::close(fd);
+}
