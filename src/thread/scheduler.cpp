@@ -24,7 +24,7 @@ struct scheduler_state {
   absl::Mutex lock;
   // Until the first table: every node idle, with the cores it announced.
   ::std::vector<node_load> table ABSL_GUARDED_BY(lock);
-  ::std::vector<::std::uint64_t> sent ABSL_GUARDED_BY(lock);  // threads sent to each node since `table`
+  ::std::vector<::std::uint64_t> sent ABSL_GUARDED_BY(lock);  // threads sent to each node since `table`, still running
 };
 
 // Set once at bootstrap, before any application thread spawns; never freed (threads may outlive main).
@@ -47,6 +47,14 @@ void note_thread_sent(int node) {
   if (state == nullptr) return;
   absl::MutexLock hold(&state->lock);
   if (node >= 0 && static_cast<::std::size_t>(node) < state->sent.size()) ++state->sent[static_cast<::std::size_t>(node)];
+}
+
+void note_thread_ended(int node) {
+  if (state == nullptr) return;
+  absl::MutexLock hold(&state->lock);
+  if (node >= 0 && static_cast<::std::size_t>(node) < state->sent.size() && state->sent[static_cast<::std::size_t>(node)] > 0) {
+    --state->sent[static_cast<::std::size_t>(node)];
+  }
 }
 
 }  // namespace drust::threads

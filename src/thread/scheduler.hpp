@@ -3,9 +3,10 @@
 //
 // The controller broadcasts a `load_table` (threads running and cores, per node) as the nodes'
 // once-a-second load reports change it; the node runtime hands each table to receive_load_table.
-// Between two tables this node counts the threads it sends to each node (note_thread_sent) and
-// adds them to the table's figures, so a burst of spawns spreads instead of piling onto the node
-// that was least loaded a second ago. The spawn path sends no message of its own.
+// Between two tables this node counts the threads it sends to each node that are still running
+// (note_thread_sent, note_thread_ended) and adds them to the table's figures, so a burst of spawns
+// spreads instead of piling onto the node that was least loaded a second ago. The spawn path
+// sends no message of its own.
 //
 //   threads::install_scheduler({.node = 0, .cores = {2, 2}, .heap_has_room = [] { return true; },
 //                               .home_of = [](::std::uint64_t address) { return 0; }});
@@ -37,5 +38,8 @@ void install_scheduler(scheduler_view view);
 void receive_load_table(::std::vector<node_load> table);
 // A thread was just started on `node` (another node) by this one.
 void note_thread_sent(int node);
+// A thread this node started on `node` has ended. Until the next table it no longer counts; one
+// sent before the table may be taken off too (counts never go below 0), which errs towards `node`.
+void note_thread_ended(int node);
 
 }  // namespace drust::threads

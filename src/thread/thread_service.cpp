@@ -84,6 +84,7 @@ void settle_record(::std::shared_ptr<thread_record> record, detail::thread_seria
   {
     absl::MutexLock hold(&records_lock);
     if (record->state.load(::std::memory_order_relaxed) != thread_running) return;
+    if (record->node != cluster.node) note_thread_ended(record->node);
     if (record->detached) {
       records.erase(serial);
       return;
