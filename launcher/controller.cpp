@@ -53,6 +53,13 @@ bool same_secret(const ::std::string& given, const ::std::string& expected) {
   return field->get<::std::int64_t>();
 }
 
+// Any JSON number (a whole one too) as a double, or nullopt.
+::std::optional<double> number_field(const json& message, const char* name) {
+  auto field = message.find(name);
+  if (field == message.end() || !field->is_number()) return ::std::nullopt;
+  return field->get<double>();
+}
+
 ::std::string string_field(const json& message, const char* name) {
   auto field = message.find(name);
   return field != message.end() && field->is_string() ? field->get<::std::string>() : "";
@@ -311,10 +318,13 @@ void controller::handle_joined_message(int node, const json& message) {
     }
   } else if (type == "load") {
     slot.load = load_report{static_cast<int>(integer_field(message, "threads").value_or(0)),
+                            number_field(message, "cpu_seconds").value_or(0),
                             static_cast<::std::uint64_t>(integer_field(message, "heap_used").value_or(0)),
                             static_cast<::std::uint64_t>(integer_field(message, "heap_capacity").value_or(0)),
+                            static_cast<::std::uint64_t>(integer_field(message, "cache_bytes").value_or(0)),
                             ::std::chrono::steady_clock::now()};
     advise_placement();
+    // Only a change of threads (or cores) is news to the nodes: CPU time moves on every report.
     broadcast_load_table();
   } else if (type == "finish") {
     if (node == 0) finish_status_ = static_cast<int>(integer_field(message, "status").value_or(0));

@@ -52,8 +52,10 @@ struct node_hello {
 // A node's latest `load` message.
 struct load_report {
   int threads = 0;
+  double cpu_seconds = 0;  // the node's process CPU time so far (user and system)
   ::std::uint64_t heap_used = 0;
   ::std::uint64_t heap_capacity = 0;
+  ::std::uint64_t cache_bytes = 0;  // bytes of cached copies of other nodes' objects
   ::std::chrono::steady_clock::time_point received;
 };
 

@@ -15,12 +15,15 @@ using nlohmann::json;
 
 constexpr ::std::string_view title = "drust stats (per node)";
 // Each column's name on two lines, so that the table fits a terminal.
-constexpr ::std::array<::std::string_view, 12> headers_above = {
-    "", "heap MiB", "live", "allocations", "remote", "read", "cache", "", "remote frees", "shared_ptr", "messages", "threads",
+// The columns (threads, CPU time, bytes read remotely, cache hit rate, moves) and the rest
+// fit 130 columns: the cache's hit rate shares a column with its misses and evictions.
+constexpr ::std::array<::std::string_view, 13> headers_above = {
+    "",      "heap MiB", "live", "allocated", "remote", "read",     "cache",
+    "",      "frees",    "shared_ptr", "messages", "threads", "CPU",
 };
-constexpr ::std::array<::std::string_view, 12> headers = {
-    "node",  "used/capacity",  "objects", "by node",   "reads",      "bytes",
-    "hit/miss/evict", "moves", "sent/recv", "msgs/freed", "sent/recv", "started",
+constexpr ::std::array<::std::string_view, 13> headers = {
+    "node",  "used/capacity", "objects",    "by node",   "reads",   "bytes", "hit %/miss/evict",
+    "moves", "sent/recv",     "msgs/freed", "sent/recv", "started", "s",
 };
 
 // A counter as a number, or nullopt when it is not a whole number from 0 up.
@@ -39,6 +42,21 @@ constexpr ::std::array<::std::string_view, 12> headers = {
   ::std::array<char, 32> text{};
   ::std::snprintf(text.data(), text.size(), "%.1f", value);
   return text.data();
+}
+
+// A JSON number as a double (0 when missing or not a number from 0 up), for CPU seconds.
+double seconds(const json& stats, const char* name) {
+  auto field = stats.find(name);
+  if (field == stats.end() || !field->is_number()) return 0;
+  return ::std::max(field->get<double>(), 0.0);
+}
+
+// "76.9": the share of immutable borrows of remote objects the cache served, or "-" with none.
+::std::string hit_rate(const json& stats) {
+  const ::std::uint64_t hits = counter(stats, "cache_hits");
+  const ::std::uint64_t borrows = hits + counter(stats, "cache_misses");
+  if (borrows == 0) return "-";
+  return one_decimal(100.0 * static_cast<double>(hits) / static_cast<double>(borrows));
 }
 
 ::std::string mebibytes(::std::uint64_t bytes) { return one_decimal(static_cast<double>(bytes) / (1 << 20)); }
@@ -64,8 +82,7 @@ constexpr ::std::array<::std::string_view, 12> headers = {
       by_node(stats),
       ::std::to_string(counter(stats, "remote_reads")),
       readable_bytes(counter(stats, "remote_read_bytes")),
-      absl::StrCat(counter(stats, "cache_hits"), "/", counter(stats, "cache_misses"), "/",
-                   counter(stats, "cache_evictions")),
+      absl::StrCat(hit_rate(stats), "/", counter(stats, "cache_misses"), "/", counter(stats, "cache_evictions")),
       ::std::to_string(counter(stats, "moves")),
       absl::StrCat(counter(stats, "remote_frees"), "/", counter(stats, "remote_frees_received")),
       // Reference-count messages this node sent (round trips and batched releases), and the shared
@@ -74,6 +91,7 @@ constexpr ::std::array<::std::string_view, 12> headers = {
                    counter(stats, "shared_objects_destroyed")),
       absl::StrCat(counter(stats, "messages_sent"), "/", counter(stats, "messages_received")),
       ::std::to_string(counter(stats, "threads_started")),
+      one_decimal(seconds(stats, "cpu_seconds")),
   };
 }
 

@@ -1,10 +1,16 @@
 #include "runtime/node_runtime.hpp"
 
+#include <poll.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include <drust/detail/heap.hpp>
 #include <drust/detail/shared.hpp>
@@ -26,7 +32,10 @@ using nlohmann::json;
 namespace {
 
 constexpr auto welcome_timeout = milliseconds(120000);
-constexpr auto load_report_interval = milliseconds(1000);
+// A few reports a second: fresh enough for placement, cheap enough for an idle cluster.
+constexpr auto load_report_interval = milliseconds(250);
+// Once a frame's first byte is here, the rest follows at once; longer means the launcher is stuck.
+constexpr auto frame_arrival_timeout = milliseconds(10000);
 
 ::std::string hex_of(::std::string_view bytes) {
   static constexpr char digits[] = "0123456789abcdef";
@@ -69,6 +78,7 @@ json stats_message(const runtime_stats& stats) {
       {"bytes_read", stats.bytes_read},
       {"bytes_written", stats.bytes_written},
       {"threads_started", stats.threads_started},
+      {"cpu_seconds", stats.cpu_seconds},
       {"progress_sleeps", stats.progress_sleeps},
       {"heap_used", stats.heap_used},
       {"heap_capacity", stats.heap_capacity},
@@ -89,6 +99,23 @@ json stats_message(const runtime_stats& stats) {
       {"shared_objects_destroyed", stats.shared_objects_destroyed},
       {"shared_blocks_freed", stats.shared_blocks_freed},
   };
+}
+
+// The `load` frame: what the controller's scheduler and heap placement read, a few times a second.
+json load_message(const runtime_stats& stats) {
+  return {{"type", "load"},
+          {"threads", threads::threads_running()},
+          {"cpu_seconds", stats.cpu_seconds},
+          {"heap_used", stats.heap_used},
+          {"heap_capacity", stats.heap_capacity},
+          {"cache_bytes", stats.cache_bytes}};
+}
+
+// User and system CPU time of this whole process (every thread), in seconds.
+double process_cpu_seconds() {
+  timespec now{};
+  if (::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now) != 0) return 0;
+  return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
 // Exits this node at once, saying why; used when the job can no longer go on.
@@ -239,23 +266,34 @@ absl::Status node_runtime::send_control(const json& message) {
 }
 
 void node_runtime::control_loop() {
+  using clock = ::std::chrono::steady_clock;
+  clock::time_point next_report = clock::now() + load_report_interval;
   while (true) {
-    absl::StatusOr<json> message = control::receive_frame(control_fd_, load_report_interval);
+    // Wait for the first byte of a frame, not for the whole frame: a deadline that fell inside a
+    // frame would drop its start and leave the connection out of step. Reports keep their pace
+    // however often frames arrive.
+    const auto wait = ::std::chrono::ceil<milliseconds>(next_report - clock::now());
+    pollfd waiter{control_fd_, POLLIN, 0};
+    const int ready = ::poll(&waiter, 1, static_cast<int>(::std::max(wait, milliseconds(0)).count()));
     if (finishing_.load(::std::memory_order_acquire)) return;
-    if (message.ok()) {
+    if (ready < 0 && errno != EINTR) {
+      leave(config_.node, absl::StrCat("cannot wait on drun's controller connection (", ::std::strerror(errno),
+                                       "); exiting"));
+    }
+    if (ready > 0) {
+      absl::StatusOr<json> message = control::receive_frame(control_fd_, frame_arrival_timeout);
+      if (finishing_.load(::std::memory_order_acquire)) return;
+      // The launcher is gone (or sent garbage): nothing can end this job cleanly any more.
+      if (!message.ok()) {
+        leave(config_.node, absl::StrCat("lost the connection to drun's controller (",
+                                         ::std::string(message.status().message()), "); exiting"));
+      }
       handle_control_message(*message);
-      continue;
     }
-    if (absl::IsDeadlineExceeded(message.status())) {
-      (void)send_control({{"type", "load"},
-                          {"threads", threads::threads_running()},
-                          {"heap_used", global_heap_->bytes_in_use()},
-                          {"heap_capacity", global_heap_->capacity()}});
-      continue;
+    if (clock::now() >= next_report) {
+      (void)send_control(load_message(::drust::stats()));
+      next_report = clock::now() + load_report_interval;
     }
-    // The launcher is gone (or sent garbage): nothing can end this job cleanly any more.
-    leave(config_.node, absl::StrCat("lost the connection to drun's controller (",
-                                     ::std::string(message.status().message()), "); exiting"));
   }
 }
 
@@ -330,6 +368,7 @@ runtime_stats stats() noexcept {
     result.progress_sleeps = counters.progress_sleeps.load();
   }
   result.threads_started = threads::threads_started();
+  result.cpu_seconds = runtime::process_cpu_seconds();
   const heap::partition& partition = runtime::node_runtime::instance().partition();
   if (partition.reserved()) {
     result.heap_begin = reinterpret_cast<::std::uint64_t>(partition.begin());

@@ -137,12 +137,20 @@ TEST_CASE("nodes that say hello get the address table, and start once all are re
   CHECK(test.started_calls == 1);
 
   SUBCASE("load reports and finish are kept") {
-    REQUIRE(control::send_frame(node1, {{"type", "load"}, {"threads", 3}, {"heap_used", 4096}}).ok());
+    REQUIRE(control::send_frame(node1, {{"type", "load"},
+                                        {"threads", 3},
+                                        {"cpu_seconds", 1.25},
+                                        {"heap_used", 4096},
+                                        {"cache_bytes", 512}})
+                .ok());
     REQUIRE(control::send_frame(node0, {{"type", "load"}, {"threads", 1}, {"heap_used", 0}}).ok());
     REQUIRE(test.pump_until([&] { return test.controller->latest_load(0).has_value(); }));
     REQUIRE(test.pump_until([&] { return test.controller->latest_load(1).has_value(); }));
     CHECK(test.controller->latest_load(1)->threads == 3);
     CHECK(test.controller->latest_load(1)->heap_used == 4096);
+    CHECK(test.controller->latest_load(1)->cpu_seconds == doctest::Approx(1.25));
+    CHECK(test.controller->latest_load(1)->cache_bytes == 512);
+    CHECK(test.controller->latest_load(0)->cpu_seconds == 0);  // an older node's report has none
     CHECK(test.controller->least_loaded_node() == 0);
     REQUIRE(control::send_frame(node1, {{"type", "load"}, {"threads", 0}, {"heap_used", 0}}).ok());
     REQUIRE(test.pump_until([&] { return test.controller->latest_load(1)->threads == 0; }));
@@ -366,7 +374,8 @@ TEST_CASE("the --stats table: a title, a header, one row per node") {
                   {"cache_hits", 40},              {"cache_misses", 12},         {"cache_evictions", 1},
                   {"moves", 2},                    {"remote_frees", 3},          {"remote_frees_received", 0},
                   {"messages_sent", 120},          {"messages_received", 118},   {"threads_started", 0},
-                  {"shared_acquire_messages", 4},  {"shared_release_messages", 2}, {"shared_objects_destroyed", 1}};
+                  {"shared_acquire_messages", 4},  {"shared_release_messages", 2}, {"shared_objects_destroyed", 1},
+                  {"cpu_seconds", 12.34}};
   stats[2] = json{{"heap_capacity", 64u << 20}, {"threads_started", 4}, {"allocations_by_node", {0, 0, 7}}};
   std::string table = launcher::format_stats_table(stats);
   INFO(table);
@@ -376,12 +385,12 @@ TEST_CASE("the --stats table: a title, a header, one row per node") {
   REQUIRE(lines.size() == 6);
   CHECK(lines[0] == "drust stats (per node)");
   // Each column's name on two lines: "heap MiB" above "used/capacity", and so on.
-  for (const char* above : {"heap MiB", "live", "allocations", "remote", "read", "cache", "remote frees", "shared_ptr",
-                            "messages", "threads"}) {
+  for (const char* above : {"heap MiB", "live", "allocated", "remote", "read", "cache", "frees", "shared_ptr",
+                            "messages", "threads", "CPU"}) {
     CHECK(lines[1].find(above) != std::string::npos);
   }
-  for (const char* header : {"node", "used/capacity", "objects", "by node", "reads", "bytes", "hit/miss/evict",
-                             "moves", "sent/recv", "msgs/freed", "started"}) {
+  for (const char* header : {"node", "used/capacity", "objects", "by node", "reads", "bytes", "hit %/miss/evict",
+                             "moves", "sent/recv", "msgs/freed", "started", " s"}) {
     CHECK(lines[2].find(header) != std::string::npos);
   }
   auto words = [](const std::string& line) {
@@ -391,11 +400,12 @@ TEST_CASE("the --stats table: a title, a header, one row per node") {
     return found;
   };
   CHECK(words(lines[3]) ==
-        std::vector<std::string>{"0", "1.5/64.0", "8", "5/3/0", "12", "3.0KiB", "40/12/1", "2", "3/0", "6/1", "120/118", "0"});
+        std::vector<std::string>{"0", "1.5/64.0", "8", "5/3/0", "12", "3.0KiB", "76.9/12/1", "2", "3/0", "6/1", "120/118",
+                                 "0", "12.3"});
   CHECK(words(lines[4]).front() == "1");
   CHECK(lines[4].find("no stats") != std::string::npos);
   CHECK(words(lines[5]) ==
-        std::vector<std::string>{"2", "0.0/64.0", "0", "0/0/7", "0", "0B", "0/0/0", "0", "0/0", "0/0", "0/0", "4"});
+        std::vector<std::string>{"2", "0.0/64.0", "0", "0/0/7", "0", "0B", "-/0/0", "0", "0/0", "0/0", "0/0", "4", "0.0"});
   // Right-aligned: the header lines and every row of counters have the same width.
   CHECK(lines[1].size() == lines[2].size());
   CHECK(lines[3].size() == lines[2].size());
@@ -433,8 +443,9 @@ TEST_CASE("the load table (threads and cores per node) reaches every node when a
   for (int fd : fds) REQUIRE(control::send_frame(fd, {{"type", "ready"}}).ok());
   for (int fd : fds) CHECK(receive(test, fd)["type"] == "start");
 
-  auto load = [](int threads) {
-    return json{{"type", "load"}, {"threads", threads}, {"heap_used", 0}, {"heap_capacity", 100}};
+  auto load = [](int threads, double cpu_seconds = 0) {
+    return json{{"type", "load"},      {"threads", threads},     {"cpu_seconds", cpu_seconds},
+                {"heap_used", 0},      {"heap_capacity", 100},   {"cache_bytes", 0}};
   };
   // Every node idle is what nodes assume before any table: nothing is sent for it (node 0's
   // report brings placement advice only).
@@ -459,8 +470,9 @@ TEST_CASE("the load table (threads and cores per node) reaches every node when a
   }
   CHECK(test.controller->load_table()["nodes"][1]["threads"] == 5);
 
-  // The same report again: no new table.
-  REQUIRE(control::send_frame(fds[1], load(5)).ok());
+  // The same threads again, with more CPU time: no new table (CPU time moves on every report).
+  REQUIRE(control::send_frame(fds[1], load(5, 2.5)).ok());
+  REQUIRE(test.pump_until([&] { return test.controller->latest_load(1)->cpu_seconds == 2.5; }));
   test.pump_a_little();
   for (int fd : fds) CHECK(control::receive_frame(fd, 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
 

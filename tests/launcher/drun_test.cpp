@@ -275,17 +275,22 @@ TEST_CASE("--stats prints a table of every node's counters after the job") {
   for (std::string line; std::getline(table, line);) lines.push_back(line);
   REQUIRE(lines.size() == 6);
   CHECK(contains(lines[1], "heap MiB"));
-  CHECK(contains(lines[1], "allocations"));
+  CHECK(contains(lines[1], "allocated"));
+  CHECK(contains(lines[1], "CPU"));
   CHECK(contains(lines[2], "node"));
   CHECK(contains(lines[2], "used/capacity"));
   CHECK(contains(lines[2], "by node"));
+  CHECK(contains(lines[2], "hit %/miss/evict"));
   CHECK(contains(lines[2], "moves"));
-  // node, heap, live objects, allocations, remote reads, read bytes, cache, moves, frees, messages, threads
+  // node, heap, live objects, allocations, remote reads, read bytes, cache, moves, frees,
+  // shared_ptr, messages, threads, CPU seconds
+  const std::vector<std::string> hit_rates = {"-", "75\\.0", "75\\.0"};
   for (int node = 0; node < 3; ++node) {
     std::string k = std::to_string(node);
     CHECK(std::regex_search(lines[static_cast<std::size_t>(3 + node)],
-                            std::regex("^ +" + k + " +" + k + "\\.0/64\\.0 +0 +" + k + "/1 +0 +0B +0/0/0 +" +
-                                       std::to_string(10 + node) + " +0/0 +0/0 +0/0 +" + k + "$")));
+                            std::regex("^ +" + k + " +" + k + "\\.0/64\\.0 +0 +" + k + "/1 +0 +0B +" +
+                                       hit_rates[static_cast<std::size_t>(node)] + "/" + k + "/0 +" +
+                                       std::to_string(10 + node) + " +0/0 +0/0 +0/0 +" + k + " +" + k + "\\.5$")));
   }
 
   // Nodes that send no stats get a row that says so, and are not waited for.

@@ -109,8 +109,9 @@ std::string env(const char* name) {
 
 nlohmann::json stats_of(int node) {
   const auto k = static_cast<std::uint64_t>(node);
-  return {{"type", "stats"},       {"moves", 10 + k},      {"threads_started", k},
-          {"heap_used", k << 20}, {"heap_capacity", 64u << 20}, {"allocations_by_node", {k, 1}}};
+  return {{"type", "stats"},       {"moves", 10 + k},          {"threads_started", k},
+          {"heap_used", k << 20}, {"heap_capacity", 64u << 20}, {"allocations_by_node", {k, 1}},
+          {"cache_hits", 3 * k},  {"cache_misses", k},        {"cpu_seconds", 0.5 + static_cast<double>(k)}};
 }
 
 nlohmann::json receive(int fd) {
