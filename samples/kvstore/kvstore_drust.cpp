@@ -1,0 +1,306 @@
+// kvstore (the port to drust): kvstore_std.cpp with its includes and std:: qualifiers swapped, run
+// across a cluster with `drun -n 4 kvstore-drust`; the checksum is the original's on any number of
+// nodes. README.md describes the workload and why the checksum is deterministic.
+//
+// What changed against kvstore_std.cpp:
+//   The swaps (docs/porting.md): <future>, <memory> -> <drust/std/future>, <drust/std/memory>;
+//     std::async/future/make_shared/shared_ptr -> drust::std::; the shared containers (a bucket's
+//     entries, the table of buckets) std::vector -> drust::std::vector, with <drust/std/vector>
+//     added. <vector> stays for main's own list of futures, which never leaves node 0.
+//   One further change (2 lines): the bucket's data-carrying mutex, guarded<bucket> (guarded.hpp,
+//     the original's std::mutex + T), becomes drust::std::sync::mutex<bucket>: the include and
+//     the locked_bucket alias. Same API (lock() -> guard with * and ->), so no use site changes;
+//     locking moves the bucket's entries to the locker's node.
+//   Nothing else: the threads are placed by drust's scheduler (no drust::on), and they reach the
+//   table through a drust::std::shared_ptr passed as an argument, as the original does.
+//
+//   kvstore-drust [--keys N] [--ops N] [--threads N] [--buckets N] [--seed N]
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <drust/std/future>
+#include <drust/std/memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <drust/std/sync>
+#include <drust/std/vector>
+
+namespace {
+
+// ---- Keys, values, the table ------------------------------------------------------------------
+
+// splitmix64's finaliser: a bijection on 64-bit words that mixes every bit into every other.
+constexpr std::uint64_t mix(std::uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+// The key of item `index` (0 is the most popular): a bijection, so keys are distinct, and it
+// scrambles popularity over the buckets as YCSB's "scrambled zipfian" does.
+constexpr std::uint64_t key_of(std::uint64_t index) { return mix(index ^ 0x6b76'7374'6f72'6521ULL); }
+
+// A 32-byte value: [key, writer, op, seal]. The writer is 0 for the load phase and thread + 1 for
+// a set; the op is the writer's op index. So every value ever written is distinct (a future
+// history checker can tell which set a get saw), and the seal lets a get check what it read.
+using value_type = std::array<std::uint64_t, 4>;
+
+constexpr std::uint64_t seal(std::uint64_t key, std::uint64_t writer, std::uint64_t op) {
+  return mix(key ^ mix(writer ^ mix(op)));
+}
+constexpr value_type make_value(std::uint64_t key, std::uint64_t writer, std::uint64_t op) {
+  return {key, writer, op, seal(key, writer, op)};
+}
+constexpr bool well_formed(std::uint64_t key, const value_type& value) {
+  return value[0] == key && value[3] == seal(value[0], value[1], value[2]);
+}
+
+struct entry {
+  std::uint64_t key;
+  value_type value;
+};
+
+// A bucket: its entries sorted by key. Buckets stay small (keys / buckets entries), so a binary
+// search and an insert that shifts the tail are cheap.
+using bucket = drust::std::vector<entry>;
+using locked_bucket = drust::std::sync::mutex<bucket>;
+// The table: one shared, never resized array of buckets; each bucket is locked on its own.
+using table = drust::std::vector<drust::std::shared_ptr<locked_bucket>>;
+
+// Where `key` is in a bucket's sorted entries, or where it would go. The search reads through a
+// const bucket; the caller then writes one element by index (set), so a write never goes through
+// an iterator taken before another non-const access (see README.md, "A drust limit met").
+std::size_t position_of(const bucket& entries, std::uint64_t key) {
+  const auto at = std::lower_bound(entries.begin(), entries.end(), key,
+                                   [](const entry& e, std::uint64_t k) { return e.key < k; });
+  return static_cast<std::size_t>(at - entries.begin());
+}
+
+locked_bucket& bucket_for(const table& buckets, std::uint64_t key) { return *buckets[key % buckets.size()]; }
+
+std::optional<value_type> get(const table& buckets, std::uint64_t key) {
+  const auto held = bucket_for(buckets, key).lock();
+  const bucket& entries = *held;
+  const std::size_t at = position_of(entries, key);
+  if (at == entries.size() || entries[at].key != key) return std::nullopt;
+  return entries[at].value;
+}
+
+void set(const table& buckets, std::uint64_t key, const value_type& value) {
+  const auto held = bucket_for(buckets, key).lock();
+  bucket& entries = *held;
+  const std::size_t at = position_of(entries, key);
+  if (at < entries.size() && std::as_const(entries)[at].key == key) {
+    entries[at].value = value;
+  } else {
+    entries.insert(entries.begin() + static_cast<std::ptrdiff_t>(at), entry{key, value});
+  }
+}
+
+// ---- The workload ---------------------------------------------------------------------------
+
+// Zipf over [0, n) with skew theta, item 0 the most popular: Gray et al., "Quickly generating
+// billion-record synthetic databases" (SIGMOD 1994), as YCSB's ZipfianGenerator computes it.
+struct zipf_parameters {
+  std::uint64_t n;
+  double theta, alpha, zetan, eta, half_pow_theta;
+};
+
+zipf_parameters make_zipf(std::uint64_t n, double theta) {
+  double zetan = 0;
+  for (std::uint64_t i = 1; i <= n; ++i) zetan += 1.0 / std::pow(static_cast<double>(i), theta);
+  const double zeta2 = 1.0 + std::pow(0.5, theta);
+  return {n,
+          theta,
+          1.0 / (1.0 - theta),
+          zetan,
+          (1.0 - std::pow(2.0 / static_cast<double>(n), 1.0 - theta)) / (1.0 - zeta2 / zetan),
+          std::pow(0.5, theta)};
+}
+
+// One thread's random stream (splitmix64): deterministic from its seed, shared with nobody.
+class random_stream {
+ public:
+  explicit random_stream(std::uint64_t seed) : state_(seed) {}
+  std::uint64_t next() { return mix(state_ += 0x9e3779b97f4a7c15ULL); }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
+  std::uint64_t zipf(const zipf_parameters& z) {
+    const double u = uniform();
+    const double uz = u * z.zetan;
+    if (uz < 1.0) return 0;
+    if (uz < 1.0 + z.half_pow_theta) return 1;
+    const auto item = static_cast<std::uint64_t>(static_cast<double>(z.n) * std::pow(z.eta * u - z.eta + 1.0, z.alpha));
+    return std::min(item, z.n - 1);
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+struct options {
+  std::uint64_t keys = 20'000;
+  std::uint64_t ops = 200'000;
+  std::uint64_t threads = 4;
+  std::uint64_t buckets = 64;
+  std::uint64_t seed = 42;
+};
+
+// What a worker thread is given besides the table: plain values.
+struct worker_task {
+  std::uint64_t thread;
+  options settings;
+  zipf_parameters zipf;
+};
+
+struct worker_result {
+  std::uint64_t gets = 0, sets = 0, hits = 0, misses = 0, malformed = 0;
+};
+
+// Load phase: thread t inserts the keys of items t, t + threads, t + 2 threads, ...
+std::uint64_t load(drust::std::shared_ptr<const table> buckets, worker_task task) {
+  std::uint64_t inserted = 0;
+  for (std::uint64_t index = task.thread; index < task.settings.keys; index += task.settings.threads) {
+    const std::uint64_t key = key_of(index);
+    set(*buckets, key, make_value(key, 0, index));
+    ++inserted;
+  }
+  return inserted;
+}
+
+// Mixed phase: this thread's share of the ops, 90% gets and 10% sets of Zipf-popular items. A set
+// goes to the item of the same popularity rank among those this thread owns (items whose index is
+// the thread's number modulo the thread count), so each key has one writer: the table's final
+// contents do not depend on how the threads interleave (README.md).
+worker_result run(drust::std::shared_ptr<const table> buckets, worker_task task) {
+  const options& o = task.settings;
+  random_stream random(mix(o.seed) ^ mix(task.thread + 1));
+  const std::uint64_t ops = o.ops / o.threads + (task.thread < o.ops % o.threads ? 1 : 0);
+  worker_result result;
+  for (std::uint64_t op = 0; op < ops; ++op) {
+    std::uint64_t index = random.zipf(task.zipf);
+    if (random.next() % 10 != 0) {
+      ++result.gets;
+      const std::uint64_t key = key_of(index);
+      const std::optional<value_type> value = get(*buckets, key);
+      if (!value) {
+        ++result.misses;
+      } else {
+        ++result.hits;
+        if (!well_formed(key, *value)) ++result.malformed;
+      }
+    } else {
+      ++result.sets;
+      index = index - index % o.threads + task.thread;
+      if (index >= o.keys) index -= o.threads;
+      const std::uint64_t key = key_of(index);
+      set(*buckets, key, make_value(key, task.thread + 1, op));
+    }
+  }
+  return result;
+}
+
+// A digest of the table's contents: a sum over entries, so the order of buckets and entries does
+// not matter.
+std::uint64_t digest(const table& buckets, std::uint64_t& entries) {
+  std::uint64_t sum = 0;
+  entries = 0;
+  for (const auto& locked : buckets) {
+    const auto held = locked->lock();
+    for (const entry& e : std::as_const(*held)) {
+      std::uint64_t h = mix(e.key);
+      for (const std::uint64_t word : e.value) h = mix(h ^ word);
+      sum += h;
+      ++entries;
+    }
+  }
+  return sum;
+}
+
+// ---- The program -----------------------------------------------------------------------------
+
+void usage() {
+  std::fprintf(stderr,
+               "usage: kvstore [--keys N] [--ops N] [--threads N] [--buckets N] [--seed N]\n"
+               "  defaults: --keys 20000 --ops 200000 --threads 4 --buckets 64 --seed 42\n");
+}
+
+bool parse(int argc, char** argv, options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    std::uint64_t* target = flag == "--keys"      ? &o.keys
+                            : flag == "--ops"     ? &o.ops
+                            : flag == "--threads" ? &o.threads
+                            : flag == "--buckets" ? &o.buckets
+                            : flag == "--seed"    ? &o.seed
+                                                  : nullptr;
+    if (target == nullptr || i + 1 == argc) return false;
+    char* end = nullptr;
+    *target = std::strtoull(argv[++i], &end, 10);
+    if (end == argv[i] || *end != '\0') return false;
+  }
+  return o.keys >= 2 && o.threads >= 1 && o.threads <= o.keys && o.buckets >= 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options o;
+  if (!parse(argc, argv, o)) {
+    usage();
+    return 2;
+  }
+  const zipf_parameters zipf = make_zipf(o.keys, 0.99);
+
+  table made;
+  made.reserve(o.buckets);
+  for (std::uint64_t i = 0; i < o.buckets; ++i) made.push_back(drust::std::make_shared<locked_bucket>());
+  const auto buckets = drust::std::make_shared<const table>(std::move(made));
+
+  std::vector<drust::std::future<std::uint64_t>> loads;
+  for (std::uint64_t t = 0; t < o.threads; ++t) loads.push_back(drust::std::async(std::launch::async, load, buckets, worker_task{t, o, zipf}));
+  std::uint64_t loaded = 0;
+  for (auto& f : loads) loaded += f.get();
+
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<drust::std::future<worker_result>> workers;
+  for (std::uint64_t t = 0; t < o.threads; ++t) workers.push_back(drust::std::async(std::launch::async, run, buckets, worker_task{t, o, zipf}));
+  worker_result total;
+  for (auto& f : workers) {
+    const worker_result r = f.get();
+    total.gets += r.gets;
+    total.sets += r.sets;
+    total.hits += r.hits;
+    total.misses += r.misses;
+    total.malformed += r.malformed;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  std::uint64_t entries = 0;
+  const std::uint64_t contents = digest(*buckets, entries);
+  std::uint64_t checksum = contents;
+  for (const std::uint64_t count : {entries, total.gets, total.sets, total.hits, total.misses, total.malformed}) checksum = mix(checksum ^ count);
+
+  std::printf("kvstore: %llu keys in %llu buckets, %llu threads, %llu ops (90%% get, Zipf 0.99, 32-byte values, seed %llu)\n",
+              static_cast<unsigned long long>(o.keys), static_cast<unsigned long long>(o.buckets),
+              static_cast<unsigned long long>(o.threads), static_cast<unsigned long long>(o.ops),
+              static_cast<unsigned long long>(o.seed));
+  std::printf("loaded %llu, entries %llu, gets %llu (hits %llu, misses %llu, malformed %llu), sets %llu\n",
+              static_cast<unsigned long long>(loaded), static_cast<unsigned long long>(entries),
+              static_cast<unsigned long long>(total.gets), static_cast<unsigned long long>(total.hits),
+              static_cast<unsigned long long>(total.misses), static_cast<unsigned long long>(total.malformed),
+              static_cast<unsigned long long>(total.sets));
+  std::printf("checksum %016llx\n", static_cast<unsigned long long>(checksum));
+  std::printf("throughput %.0f ops/s (mixed phase %.3f s)\n", static_cast<double>(o.ops) / seconds, seconds);
+  return total.misses == 0 && total.malformed == 0 && entries == o.keys ? 0 : 1;
+}
