@@ -70,7 +70,7 @@ options parse_options(int argc, char** argv) {
     if (const auto equals = flag.find('='); equals != std::string::npos) {
       value = flag.substr(equals + 1);
       flag.resize(equals);
-    } else if (flag != "--check" && flag != "--no-check" && flag != "--help") {
+    } else if (flag == "--n" || flag == "--tile" || flag == "--threads" || flag == "--seed") {
       if (i + 1 == argc) usage((flag + " needs a value").c_str());
       value = argv[++i];
     }
