@@ -40,20 +40,23 @@ struct options {
 };
 
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr,
-               "gemm: %s\n"
-               "usage: gemm [--n N] [--tile T] [--threads W] [--seed S] [--check | --no-check]\n"
-               "  C = A x B of N x N doubles in T x T tiles (T divides N; defaults 512 and 64), on W worker\n"
-               "  threads (default: the hardware's); --check compares with one dgemm of the whole matrices\n"
-               "  (the default up to N = 512)\n",
-               why);
+  std::fprintf(
+      stderr,
+      "gemm: %s\n"
+      "usage: gemm [--n N] [--tile T] [--threads W] [--seed S] [--check | --no-check]\n"
+      "  C = A x B of N x N doubles in T x T tiles (T divides N; defaults 512 and 64), on W "
+      "worker\n"
+      "  threads (default: the hardware's); --check compares with one dgemm of the whole matrices\n"
+      "  (the default up to N = 512)\n",
+      why);
   std::exit(2);
 }
 
 long parse_number(const std::string& flag, const char* text) {
   char* end = nullptr;
   const long value = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || value < 0) usage((flag + " needs a non-negative integer").c_str());
+  if (end == text || *end != '\0' || value < 0)
+    usage((flag + " needs a non-negative integer").c_str());
   return value;
 }
 
@@ -87,7 +90,8 @@ options parse_options(int argc, char** argv) {
       usage(("unknown flag " + flag).c_str());
     }
   }
-  if (parsed.n <= 0 || parsed.tile <= 0 || parsed.n % parsed.tile != 0) usage("the tile size must divide n");
+  if (parsed.n <= 0 || parsed.tile <= 0 || parsed.n % parsed.tile != 0)
+    usage("the tile size must divide n");
   return parsed;
 }
 
@@ -134,7 +138,8 @@ std::vector<double> make_block_rows(std::uint64_t seed, int which, int part, lay
     for (int k = 0; k < shape.tiles_per_row(); ++k) {
       double* tile = rows.data() + shape.tile_offset(r, k);
       for (int i = 0; i < shape.t; ++i) {
-        for (int j = 0; j < shape.t; ++j) tile[i * shape.t + j] = element(seed, which, row0 + i, k * shape.t + j);
+        for (int j = 0; j < shape.t; ++j)
+          tile[i * shape.t + j] = element(seed, which, row0 + i, k * shape.t + j);
       }
     }
   }
@@ -144,8 +149,8 @@ std::vector<double> make_block_rows(std::uint64_t seed, int which, int part, lay
 // The worker for `part`: its block-rows of C = its block-rows of A times all of B. B's block-row
 // k is in (*b)[k % parts]. Tile C(i, j) sums A(i, k) B(k, j) over k in increasing order.
 std::vector<double> multiply_block_rows(const std::vector<double>& a_rows,
-                                        std::shared_ptr<const std::vector<std::vector<double>>> b, int part,
-                                        layout shape) {
+                                        std::shared_ptr<const std::vector<std::vector<double>>> b,
+                                        int part, layout shape) {
   use_one_blas_thread();
   const int nt = shape.tiles_per_row();
   const int t = shape.t;
@@ -156,8 +161,8 @@ std::vector<double> multiply_block_rows(const std::vector<double>& a_rows,
       for (int k = 0; k < nt; ++k) {
         const double* a_tile = a_rows.data() + shape.tile_offset(r, k);
         const double* b_tile = (*b)[k % shape.parts].data() + shape.tile_offset(k / shape.parts, j);
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, t, t, 1.0, a_tile, t, b_tile, t, 1.0,
-                    c + shape.tile_offset(r, j), t);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t, t, t, 1.0, a_tile, t, b_tile, t,
+                    1.0, c + shape.tile_offset(r, j), t);
       }
     }
   }
@@ -171,7 +176,8 @@ const double* tile_of(const std::vector<std::vector<double>>& c_parts, layout sh
 
 // One cblas_dgemm of the whole matrices, compared with C: the largest difference, relative to the
 // largest element of the reference.
-double check_against_one_dgemm(const std::vector<std::vector<double>>& c_parts, std::uint64_t seed, layout shape) {
+double check_against_one_dgemm(const std::vector<std::vector<double>>& c_parts, std::uint64_t seed,
+                               layout shape) {
   const int n = shape.n;
   std::vector<double> a(static_cast<std::size_t>(n) * n), b(a.size()), reference(a.size(), 0.0);
   for (int i = 0; i < n; ++i) {
@@ -180,8 +186,8 @@ double check_against_one_dgemm(const std::vector<std::vector<double>>& c_parts, 
       b[static_cast<std::size_t>(i) * n + j] = element(seed, 1, i, j);
     }
   }
-  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a.data(), n, b.data(), n, 0.0,
-              reference.data(), n);
+  cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0, a.data(), n, b.data(), n,
+              0.0, reference.data(), n);
   double largest = 0, worst = 0;
   for (int i = 0; i < shape.tiles_per_row(); ++i) {
     for (int j = 0; j < shape.tiles_per_row(); ++j) {
@@ -206,7 +212,9 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 int main(int argc, char** argv) {
   const options opts = parse_options(argc, argv);
   use_one_blas_thread();
-  const int threads = opts.threads > 0 ? opts.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = opts.threads > 0
+                          ? opts.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   const int nt = opts.n / opts.tile;
   const layout shape{opts.n, opts.tile, std::min(threads, nt)};
 
@@ -223,11 +231,13 @@ int main(int argc, char** argv) {
   const auto b = std::make_shared<const std::vector<std::vector<double>>>(std::move(b_parts));
   const double make_seconds = seconds_since(made);
 
-  // The product: each worker takes its block-rows of A, reads B, and hands back its block-rows of C.
+  // The product: each worker takes its block-rows of A, reads B, and hands back its block-rows of
+  // C.
   const auto started = std::chrono::steady_clock::now();
   std::vector<std::future<std::vector<double>>> c_made;
   for (int part = 0; part < shape.parts; ++part) {
-    c_made.push_back(std::async(std::launch::async, multiply_block_rows, std::move(a_parts[part]), b, part, shape));
+    c_made.push_back(std::async(std::launch::async, multiply_block_rows, std::move(a_parts[part]),
+                                b, part, shape));
   }
   std::vector<std::vector<double>> c_parts;
   for (auto& part : c_made) c_parts.push_back(part.get());
@@ -243,14 +253,16 @@ int main(int argc, char** argv) {
   }
   const double flops = 2.0 * opts.n * static_cast<double>(opts.n) * opts.n;
   std::printf("gemm checksum: %.17g\n", checksum);
-  std::printf("gemm: n=%d tile=%d workers=%d: %.2f GFLOP/s, multiply %.4f s (inputs made in %.4f s)\n", opts.n,
-              opts.tile, shape.parts, flops / multiply_seconds * 1e-9, multiply_seconds, make_seconds);
+  std::printf(
+      "gemm: n=%d tile=%d workers=%d: %.2f GFLOP/s, multiply %.4f s (inputs made in %.4f s)\n",
+      opts.n, opts.tile, shape.parts, flops / multiply_seconds * 1e-9, multiply_seconds,
+      make_seconds);
 
   if (opts.check == 1 || (opts.check == -1 && opts.n <= 512)) {
     const double difference = check_against_one_dgemm(c_parts, opts.seed, shape);
     const bool passed = difference <= 1e-12 * opts.n;
-    std::printf("gemm check against one dgemm: %s (largest relative difference %.3g)\n", passed ? "passed" : "FAILED",
-                difference);
+    std::printf("gemm check against one dgemm: %s (largest relative difference %.3g)\n",
+                passed ? "passed" : "FAILED", difference);
     if (!passed) return 1;
   }
   return 0;
