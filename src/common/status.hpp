@@ -38,4 +38,16 @@ inline absl::Status errno_status(::std::string_view what, int error = errno) {
   return absl::InternalError(absl::StrCat(::std::string(what), ": ", ::std::strerror(error)));
 }
 
+// At the API surface (src/runtime/*_api.cpp): the value, or the exception that `Throw` (a
+// [[noreturn]] function of the status) makes of the error; each API chooses its exceptions.
+template <auto Throw, class T>
+T value_or_throw(absl::StatusOr<T> result) {
+  if (!result.ok()) Throw(result.status());
+  return *::std::move(result);
+}
+template <auto Throw>
+void ok_or_throw(const absl::Status& status) {
+  if (!status.ok()) Throw(status);
+}
+
 }  // namespace drust

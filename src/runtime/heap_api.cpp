@@ -4,6 +4,7 @@
 #include <drust/detail/heap.hpp>
 #include <drust/runtime>
 
+#include "common/status.hpp"
 #include "runtime/node_runtime.hpp"
 
 namespace drust::detail {
@@ -38,20 +39,10 @@ coherence::object_store& objects() {
   throw remote_error(message);
 }
 
-template <class T>
-T value_or_throw(absl::StatusOr<T> result) {
-  if (!result.ok()) throw_status(result.status());
-  return *::std::move(result);
-}
-
-void ok_or_throw(const absl::Status& status) {
-  if (!status.ok()) throw_status(status);
-}
-
 }  // namespace
 
 global_word allocate(::std::size_t size, ::std::size_t alignment) {
-  return value_or_throw(global_heap().allocate(size, alignment));
+  return value_or_throw<throw_status>(global_heap().allocate(size, alignment));
 }
 
 void deallocate(global_word word) noexcept {
@@ -60,20 +51,20 @@ void deallocate(global_word word) noexcept {
 }
 
 void read_object(global_word word, void* destination, ::std::size_t size) {
-  ok_or_throw(objects().read(word, destination, size));
+  ok_or_throw<throw_status>(objects().read(word, destination, size));
 }
 
 void write_object(global_word word, const void* source, ::std::size_t size) {
-  ok_or_throw(objects().write(word, source, size));
+  ok_or_throw<throw_status>(objects().write(word, source, size));
 }
 
 const void* borrow_copy_slow(global_word word, ::std::size_t size, ::std::size_t alignment) {
-  return value_or_throw(objects().borrow(word, size, alignment));
+  return value_or_throw<throw_status>(objects().borrow(word, size, alignment));
 }
 
 pinned_copy pin_copy(global_word word, ::std::size_t size, ::std::size_t alignment) {
   if (is_local(word)) return {local_pointer<const void>(word), nullptr};
-  auto copy = ::std::make_unique<coherence::cached_copy>(value_or_throw(objects().pin(word, size, alignment)));
+  auto copy = ::std::make_unique<coherence::cached_copy>(value_or_throw<throw_status>(objects().pin(word, size, alignment)));
   const void* bytes = copy->data();
   return {bytes, copy.release()};
 }
@@ -81,11 +72,11 @@ pinned_copy pin_copy(global_word word, ::std::size_t size, ::std::size_t alignme
 void unpin_copy(void* pin) noexcept { delete static_cast<coherence::cached_copy*>(pin); }
 
 global_word acquire_slow(global_word word, ::std::size_t size, ::std::size_t alignment) {
-  return value_or_throw(objects().move_here(word, size, alignment));
+  return value_or_throw<throw_status>(objects().move_here(word, size, alignment));
 }
 
 global_word adopt(const void* pointer) {
-  return value_or_throw(global_heap().adopt(reinterpret_cast<::std::uint64_t>(pointer)));
+  return value_or_throw<throw_status>(global_heap().adopt(reinterpret_cast<::std::uint64_t>(pointer)));
 }
 
 void retire_colours(global_word word, ::std::size_t size) noexcept {

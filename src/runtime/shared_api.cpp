@@ -6,6 +6,7 @@
 
 #include <stdexcept>
 
+#include "common/status.hpp"
 #include "runtime/node_runtime.hpp"
 
 namespace drust::detail {
@@ -28,18 +29,12 @@ coherence::shared_references& references() {
   throw remote_error(message);
 }
 
-template <class T>
-T value_or_throw(absl::StatusOr<T> result) {
-  if (!result.ok()) throw_status(result.status());
-  return *::std::move(result);
-}
-
 }  // namespace
 
 global_word shared_created(global_word control) { return references().created(control); }
 
 global_word shared_acquire(global_word counted, reference_kind kind) {
-  return value_or_throw(references().acquire(counted, kind));
+  return value_or_throw<throw_status>(references().acquire(counted, kind));
 }
 
 void shared_release(global_word counted, reference_kind kind) noexcept {
@@ -51,7 +46,7 @@ void shared_release(global_word counted, reference_kind kind) noexcept {
 }
 
 ::std::uint64_t shared_send(global_word counted, reference_kind kind) {
-  return value_or_throw(references().send(counted, kind));
+  return value_or_throw<throw_status>(references().send(counted, kind));
 }
 
 global_word shared_receive(::std::uint64_t control_address, reference_kind kind) {
@@ -59,8 +54,8 @@ global_word shared_receive(::std::uint64_t control_address, reference_kind kind)
   return references().receive(control_address, kind);
 }
 
-global_word shared_lock(global_word counted_weak) { return value_or_throw(references().lock(counted_weak)); }
+global_word shared_lock(global_word counted_weak) { return value_or_throw<throw_status>(references().lock(counted_weak)); }
 
-long shared_use_count(global_word counted) { return value_or_throw(references().use_count(counted)); }
+long shared_use_count(global_word counted) { return value_or_throw<throw_status>(references().use_count(counted)); }
 
 }  // namespace drust::detail

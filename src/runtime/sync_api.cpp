@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <system_error>
 
+#include "common/status.hpp"
 #include "sync/sync_service.hpp"
 
 namespace drust::detail {
@@ -23,16 +24,6 @@ sync::sync_service& service() { return sync::sync_service::instance(); }
   }
   // The home node failed, or this node's part of the job is over: the state is gone with it.
   throw ::std::system_error(::std::make_error_code(::std::errc::owner_dead), message);
-}
-
-template <class T>
-T value_or_throw(absl::StatusOr<T> result) {
-  if (!result.ok()) throw_status(result.status());
-  return *::std::move(result);
-}
-
-void ok_or_throw(const absl::Status& status) {
-  if (!status.ok()) throw_status(status);
 }
 
 // For the operations std declares noexcept (or "throws nothing"): a failure there means the job
@@ -53,17 +44,17 @@ void sync_destroy(const sync_handle& handle) noexcept {
   service().destroy(handle);
 }
 
-global_word mutex_lock(const sync_handle& handle) { return value_or_throw(service().mutex_lock(handle)); }
+global_word mutex_lock(const sync_handle& handle) { return value_or_throw<throw_status>(service().mutex_lock(handle)); }
 
 bool mutex_try_lock(const sync_handle& handle, global_word& data) {
-  ::std::optional<global_word> taken = value_or_throw(service().mutex_try_lock(handle));
+  ::std::optional<global_word> taken = value_or_throw<throw_status>(service().mutex_try_lock(handle));
   if (!taken) return false;
   data = *taken;
   return true;
 }
 
 bool mutex_lock_until(const sync_handle& handle, sync_deadline deadline, global_word& data) {
-  ::std::optional<global_word> taken = value_or_throw(service().mutex_lock_until(handle, deadline));
+  ::std::optional<global_word> taken = value_or_throw<throw_status>(service().mutex_lock_until(handle, deadline));
   if (!taken) return false;
   data = *taken;
   return true;
@@ -71,10 +62,10 @@ bool mutex_lock_until(const sync_handle& handle, sync_deadline deadline, global_
 
 void mutex_unlock(const sync_handle& handle, global_word data) noexcept { ok_or_report(service().mutex_unlock(handle, data)); }
 
-::std::uint64_t condition_enter(const sync_handle& handle) { return value_or_throw(service().condition_enter(handle)); }
+::std::uint64_t condition_enter(const sync_handle& handle) { return value_or_throw<throw_status>(service().condition_enter(handle)); }
 
 bool condition_wait(const sync_handle& handle, ::std::uint64_t ticket, sync_deadline deadline) {
-  return value_or_throw(service().condition_wait(handle, ticket, deadline));
+  return value_or_throw<throw_status>(service().condition_wait(handle, ticket, deadline));
 }
 
 void condition_notify(const sync_handle& handle, bool all) noexcept {
@@ -83,11 +74,11 @@ void condition_notify(const sync_handle& handle, bool all) noexcept {
 
 ::std::uint64_t atomic_remote(const sync_handle& handle, atomic_op op, unsigned width, ::std::uint64_t a,
                               ::std::uint64_t b, bool& success) {
-  return value_or_throw(service().atomic_apply(handle, op, width, a, b, success));
+  return value_or_throw<throw_status>(service().atomic_apply(handle, op, width, a, b, success));
 }
 
 void atomic_wait(const sync_handle& handle, unsigned width, ::std::uint64_t old) {
-  ok_or_throw(service().atomic_wait(handle, width, old));
+  ok_or_throw<throw_status>(service().atomic_wait(handle, width, old));
 }
 
 void atomic_notify(const sync_handle& handle, unsigned width, bool all) noexcept {
@@ -95,23 +86,23 @@ void atomic_notify(const sync_handle& handle, unsigned width, bool all) noexcept
 }
 
 void latch_count_down(const sync_handle& handle, ::std::ptrdiff_t update) {
-  ok_or_throw(service().latch_count_down(handle, update));
+  ok_or_throw<throw_status>(service().latch_count_down(handle, update));
 }
 
-bool latch_try_wait(const sync_handle& handle) { return value_or_throw(service().latch_try_wait(handle)); }
+bool latch_try_wait(const sync_handle& handle) { return value_or_throw<throw_status>(service().latch_try_wait(handle)); }
 
-void latch_wait(const sync_handle& handle) { ok_or_throw(service().latch_wait(handle)); }
+void latch_wait(const sync_handle& handle) { ok_or_throw<throw_status>(service().latch_wait(handle)); }
 
 barrier_arrival barrier_arrive(const sync_handle& handle, ::std::ptrdiff_t update, bool drop) {
-  return value_or_throw(service().barrier_arrive(handle, update, drop));
+  return value_or_throw<throw_status>(service().barrier_arrive(handle, update, drop));
 }
 
 void barrier_complete(const sync_handle& handle, ::std::uint64_t phase) {
-  ok_or_throw(service().barrier_complete(handle, phase));
+  ok_or_throw<throw_status>(service().barrier_complete(handle, phase));
 }
 
 void barrier_wait(const sync_handle& handle, ::std::uint64_t phase) {
-  ok_or_throw(service().barrier_wait(handle, phase));
+  ok_or_throw<throw_status>(service().barrier_wait(handle, phase));
 }
 
 }  // namespace drust::detail

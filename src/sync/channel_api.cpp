@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <system_error>
 
+#include "common/status.hpp"
 #include "sync/channel_service.hpp"
 
 namespace drust::detail {
@@ -22,11 +23,6 @@ sync::channel_service& service() { return sync::channel_service::instance(); }
     throw ::std::system_error(::std::make_error_code(::std::errc::invalid_argument), message);
   }
   throw ::std::system_error(::std::make_error_code(::std::errc::owner_dead), message);
-}
-
-channel_outcome outcome_or_throw(const absl::StatusOr<channel_outcome>& result) {
-  if (!result.ok()) throw_status(result.status());
-  return *result;
 }
 
 void report(const absl::Status& status) noexcept {
@@ -50,7 +46,7 @@ void channel_drop_sender(const channel_handle& handle) noexcept { report(service
 void channel_drop_receiver(const channel_handle& handle) noexcept { report(service().drop_receiver(handle)); }
 
 channel_outcome channel_send(const channel_handle& handle, ::std::string& bytes, bool block) {
-  return outcome_or_throw(service().send(handle, bytes, block));
+  return value_or_throw<throw_status>(service().send(handle, bytes, block));
 }
 
 channel_outcome channel_recv(const channel_handle& handle, sync_deadline deadline, ::std::string& bytes) {
@@ -59,7 +55,7 @@ channel_outcome channel_recv(const channel_handle& handle, sync_deadline deadlin
       deadline == no_deadline
           ? clock::time_point::max()
           : clock::time_point(::std::chrono::duration_cast<clock::duration>(::std::chrono::nanoseconds(deadline)));
-  return outcome_or_throw(service().recv(handle, until, bytes));
+  return value_or_throw<throw_status>(service().recv(handle, until, bytes));
 }
 
 }  // namespace drust::detail
