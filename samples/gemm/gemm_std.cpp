@@ -252,11 +252,10 @@ int main(int argc, char** argv) {
     }
   }
   const double flops = 2.0 * opts.n * static_cast<double>(opts.n) * opts.n;
-  std::printf("gemm checksum: %.17g\n", checksum);
-  std::printf(
-      "gemm: n=%d tile=%d workers=%d: %.2f GFLOP/s, multiply %.4f s (inputs made in %.4f s)\n",
-      opts.n, opts.tile, shape.parts, flops / multiply_seconds * 1e-9, multiply_seconds,
-      make_seconds);
+  std::printf("checksum %.17g\n", checksum);
+  std::printf("gemm: n=%d tile=%d workers=%d: multiply %.4f s (inputs made in %.4f s)\n", opts.n,
+              opts.tile, shape.parts, multiply_seconds, make_seconds);
+  std::printf("throughput %.4f GFLOP/s\n", flops / multiply_seconds * 1e-9);
 
   if (opts.check == 1 || (opts.check == -1 && opts.n <= 512)) {
     const double difference = check_against_one_dgemm(c_parts, opts.seed, shape);
