@@ -5,17 +5,50 @@
 namespace drust::sync::mutex_table {
 
 // The word: 0 free, 1 held, 2 held with waiters that may be queued. Invariant: the queue is
-// non-empty only while the word is 2; the word leaves 2 only with queue_lock held.
+// non-empty while the word is not 2 only when a waiter woken to retry is on its way back; its retry
+// sets the word to 2 again (it takes the mutex with the queue non-empty, or queues itself).
 
-mutex_lock_result lock(mutex_state& state, waiter_ref waiter) {
-  if (detail::mutex_try_lock_fast(&state)) return {true, state.data};
+namespace {
+
+// How often a thread of the home node tries again before it queues: about a microsecond, enough
+// for a short critical section on a running holder to end, too little to matter when it does not.
+constexpr int spins_before_queueing = 100;
+
+void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield");
+#endif
+}
+
+bool spin_for_free(mutex_state& state) {
+  for (int i = 0; i < spins_before_queueing; ++i) {
+    cpu_relax();
+    if (state.word.load(::std::memory_order_relaxed) == 0 && detail::mutex_try_lock_fast(&state)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+mutex_lock_result lock(mutex_state& state, waiter_ref waiter, lock_request how) {
+  if (!how.retrying) {
+    if (detail::mutex_try_lock_fast(&state)) return {true, state.data};
+    if (how.on_home && spin_for_free(state)) return {true, state.data};
+  }
   absl::MutexLock hold(&state.queue_lock);
   if (state.word.exchange(2, ::std::memory_order_acquire) == 0) {
-    // Released meanwhile: ours. The queue is empty (the word was not 2), so no waiter to flag.
-    state.word.store(1, ::std::memory_order_relaxed);
+    // Free: ours. Others may still queue (behind a retrying waiter), and then our unlock must come
+    // here to wake them.
+    state.word.store(state.queue.empty() ? 1 : 2, ::std::memory_order_relaxed);
     return {true, state.data};
   }
-  state.queue.push_back(waiter);
+  if (how.retrying) {
+    state.queue.push_front(waiter);
+  } else {
+    state.queue.push_back(waiter);
+  }
   return {false, 0};
 }
 
@@ -24,7 +57,7 @@ mutex_lock_result lock(mutex_state& state, waiter_ref waiter) {
   return ::std::nullopt;
 }
 
-::std::optional<waiter_ref> unlock(mutex_state& state, detail::global_word data) {
+::std::optional<unlock_wake> unlock(mutex_state& state, detail::global_word data, int home) {
   state.data = data;
   if (detail::mutex_unlock_fast(&state)) return ::std::nullopt;
   absl::MutexLock hold(&state.queue_lock);
@@ -35,8 +68,12 @@ mutex_lock_result lock(mutex_state& state, waiter_ref waiter) {
   }
   const waiter_ref next = state.queue.front();
   state.queue.pop_front();
+  if (next.node == home || next.node == detail::sync_process_local) {
+    state.word.store(0, ::std::memory_order_release);
+    return unlock_wake{next, true};
+  }
   state.word.store(state.queue.empty() ? 1 : 2, ::std::memory_order_relaxed);
-  return next;
+  return unlock_wake{next, false};
 }
 
 bool cancel(mutex_state& state, waiter_ref waiter) {

@@ -99,6 +99,11 @@ request make_request(const detail::sync_handle& handle, operation op, ::std::uin
   return request{handle.state, 0, a, b, op, detail_word};
 }
 
+// A mutex_lock request's detail word: the asker was woken to retry (mutex_table.hpp).
+constexpr ::std::uint32_t mutex_lock_retrying = 1;
+// A mutex wake's second word: retry (the mutex was released), rather than handed over.
+constexpr ::std::uint64_t mutex_wake_retry = 1;
+
 }  // namespace
 
 sync_service& sync_service::instance() {
@@ -250,7 +255,9 @@ absl::Status sync_service::serve(int source, const request& asked, reply& answer
   const waiter_ref waiter{source, asked.ticket};
   switch (asked.op) {
     case operation::mutex_lock: {
-      const mutex_lock_result result = mutex_table::lock(mutex_at(asked.state), waiter);
+      const mutex_table::lock_request how{source == self() || source == detail::sync_process_local,
+                                          (asked.detail & mutex_lock_retrying) != 0};
+      const mutex_lock_result result = mutex_table::lock(mutex_at(asked.state), waiter, how);
       answered = {result.granted ? answer::done : answer::queued, result.data, 0};
       return absl::OkStatus();
     }
@@ -346,7 +353,9 @@ absl::Status sync_service::serve(int source, const request& asked, reply& answer
 void sync_service::serve_post(int source, const request& asked) {
   switch (asked.op) {
     case operation::mutex_unlock:
-      if (auto next = mutex_table::unlock(mutex_at(asked.state), asked.a)) deliver(*next, {asked.a, 0});
+      if (auto next = mutex_table::unlock(mutex_at(asked.state), asked.a, self())) {
+        deliver(next->waiter, {asked.a, next->retry ? mutex_wake_retry : 0});
+      }
       return;
     case operation::condition_notify_one:
     case operation::condition_notify_all:
@@ -511,10 +520,23 @@ absl::StatusOr<::std::optional<wake_value>> sync_service::ask_and_wait(const det
 // The operations
 
 absl::StatusOr<detail::global_word> sync_service::mutex_lock(const detail::sync_handle& handle) {
-  DRUST_ASSIGN_OR_RETURN(::std::optional<wake_value> granted,
-                         ask_and_wait(handle, make_request(handle, operation::mutex_lock), forever,
-                                      "drust::std::mutex::lock"));
-  return granted->first;
+  DRUST_ASSIGN_OR_RETURN(::std::optional<detail::global_word> granted,
+                         lock_mutex(handle, forever, "drust::std::mutex::lock"));
+  return *granted;
+}
+
+absl::StatusOr<::std::optional<detail::global_word>> sync_service::lock_mutex(const detail::sync_handle& handle,
+                                                                             clock::time_point deadline,
+                                                                             const char* what) {
+  request asked = make_request(handle, operation::mutex_lock);
+  for (;;) {
+    DRUST_ASSIGN_OR_RETURN(::std::optional<wake_value> woken, ask_and_wait(handle, asked, deadline, what));
+    if (!woken) return ::std::optional<detail::global_word>();
+    if (woken->second != mutex_wake_retry) return ::std::optional<detail::global_word>(woken->first);
+    // Released to us to retry (mutex_table.hpp). Even past the deadline the retry must be made:
+    // it restores the queue's flag in the word, which the waiters behind us rely on.
+    asked.detail = mutex_lock_retrying;
+  }
 }
 
 absl::StatusOr<::std::optional<detail::global_word>> sync_service::mutex_try_lock(const detail::sync_handle& handle) {
@@ -526,11 +548,7 @@ absl::StatusOr<::std::optional<detail::global_word>> sync_service::mutex_try_loc
 
 absl::StatusOr<::std::optional<detail::global_word>> sync_service::mutex_lock_until(const detail::sync_handle& handle,
                                                                                    detail::sync_deadline deadline) {
-  DRUST_ASSIGN_OR_RETURN(::std::optional<wake_value> granted,
-                         ask_and_wait(handle, make_request(handle, operation::mutex_lock), deadline_of(deadline),
-                                      "drust::std::timed_mutex::try_lock_until"));
-  if (!granted) return ::std::optional<detail::global_word>();
-  return ::std::optional<detail::global_word>(granted->first);
+  return lock_mutex(handle, deadline_of(deadline), "drust::std::timed_mutex::try_lock_until");
 }
 
 absl::Status sync_service::mutex_unlock(const detail::sync_handle& handle, detail::global_word data) {

@@ -110,6 +110,11 @@ class sync_service {
   absl::StatusOr<::std::optional<wake_value>> ask_and_wait(const detail::sync_handle& handle, request asked,
                                                            ::std::chrono::steady_clock::time_point deadline,
                                                            const char* what);
+  // Locks a mutex by ask_and_wait, asking again each time the home wakes the caller to retry
+  // rather than handing the mutex over; the data word, or nullopt when the deadline passed.
+  absl::StatusOr<::std::optional<detail::global_word>> lock_mutex(const detail::sync_handle& handle,
+                                                                  ::std::chrono::steady_clock::time_point deadline,
+                                                                  const char* what);
 
   // Looks up a state named by another node's message.
   bool live(::std::uint64_t state, detail::sync_kind kind) const ABSL_LOCKS_EXCLUDED(live_lock_);

@@ -112,6 +112,31 @@ TEST_CASE("mutex: no lost update with 8 threads contending") {
   CHECK(drust::sync::sync_service::instance().waiting() == 0);
 }
 
+TEST_CASE("timed_mutex: contended locks and timed locks that give up lose no update and strand no waiter") {
+  // Waiters on the home node are released to retry (src/sync/mutex_table.hpp); a timed waiter
+  // that gives up around its wake must neither take the mutex twice nor leave others queued.
+  dstd::timed_mutex m;
+  long counter = 0;
+  std::atomic<long> gave_up{0};
+  on_threads(6, [&](int thread) {
+    for (int i = 0; i < 3000; ++i) {
+      if (thread % 2 == 0) {
+        std::lock_guard hold(m);
+        ++counter;
+      } else if (m.try_lock_for(std::chrono::microseconds(i % 7))) {
+        ++counter;
+        m.unlock();
+      } else {
+        gave_up.fetch_add(1);
+      }
+    }
+  });
+  CHECK(counter + gave_up.load() == 6 * 3000);
+  CHECK(drust::sync::sync_service::instance().waiting() == 0);
+  CHECK(m.try_lock());  // free at the end: no waiter kept it
+  m.unlock();
+}
+
 TEST_CASE("mutex made before the runtime started works in this process") {
   CHECK(early_mutex.home_node() == drust::detail::sync_process_local);
   long counter = 0;
