@@ -1,8 +1,8 @@
 // guarded<T>: a std::mutex that owns the data it protects, for the std original of the KV store.
 //
 // std has no data-carrying mutex; this is the smallest one, shaped like Rust's Mutex<T> and like
-// drust::std::sync::mutex<T> (lock() returns a guard with *, -> and get(); the guard unlocks when
-// it goes, or by unlock()), so that the port replaces guarded<T> by drust::std::sync::mutex<T>
+// drust::std::sync::mutex<T> (lock() returns a guard with *, -> and get(), read-only through a const
+// guard; the guard unlocks when it goes, or by unlock()), so that the port replaces guarded<T> by drust::std::sync::mutex<T>
 // and nothing else. It is neither copyable nor movable, as std::mutex; share it through a
 // std::shared_ptr.
 //
@@ -26,9 +26,14 @@ class guarded {
         : lock_(std::move(other.lock_)), object_(std::exchange(other.object_, nullptr)) {}
     guard& operator=(guard&&) = delete;
 
-    T& operator*() const noexcept { return *object_; }
-    T* operator->() const noexcept { return object_; }
-    T* get() const noexcept { return object_; }
+    // Const-correct, as Rust's guard: a const guard gives read access, a non-const one write
+    // access.
+    const T& operator*() const noexcept { return *object_; }
+    const T* operator->() const noexcept { return object_; }
+    const T* get() const noexcept { return object_; }
+    T& operator*() noexcept { return *object_; }
+    T* operator->() noexcept { return object_; }
+    T* get() noexcept { return object_; }
     // Unlocks now; the guard is empty afterwards.
     void unlock() noexcept {
       if (object_ == nullptr) return;

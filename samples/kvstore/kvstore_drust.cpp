@@ -98,7 +98,7 @@ std::optional<value_type> get(const table& buckets, std::uint64_t key) {
 }
 
 void set(const table& buckets, std::uint64_t key, const value_type& value) {
-  const auto held = bucket_for(buckets, key).lock();
+  auto held = bucket_for(buckets, key).lock();
   bucket& entries = *held;
   const std::size_t at = position_of(entries, key);
   if (at < entries.size() && std::as_const(entries)[at].key == key) {

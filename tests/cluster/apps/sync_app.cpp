@@ -5,8 +5,10 @@
 //     cv         producers on every node hand values to a consumer on the last node through one
 //                slot, a mutex and a condition_variable; every value arrives exactly once, in
 //                order per producer
-//     data       a sync::mutex<tally> whose data moves to each locker's node: values kept,
-//                drust::stats().moves grows on the node that locked it after another node did
+//     data       a sync::mutex<tally> whose data moves to each locker's node that writes: values
+//                kept, drust::stats().moves grows on the node that locked it after another node
+//                did; a lock through a const guard on another node reads the last write, moving
+//                nothing
 //     atomic     fetch_add from 2 threads per node loses no increment
 //     latch      one thread per node: count_down, then wait; nobody passes before all arrived
 //     barrier    one thread per node, 20 phases with a completion function pointer; arrivals of
@@ -30,6 +32,7 @@
 #include <drust/std/atomic>
 #include <drust/std/barrier>
 #include <drust/std/condition_variable>
+#include <drust/std/future>
 #include <drust/std/latch>
 #include <drust/std/memory>
 #include <drust/std/mutex>
@@ -167,6 +170,19 @@ void run_data() {
     guard->by_node[0] += 1;
     guard->total += 1;
     guard->last_node = 0;
+  }
+  // A lock taken only to read (a const guard) reads the data where it is and moves nothing.
+  for (int node = 1; node < nodes; ++node) {
+    auto seen = dstd::async(drust::on(node), [](dstd::shared_ptr<dstd::sync::mutex<tally>> shared) {
+      const auto before = drust::stats().moves;
+      const auto guard = shared->lock();
+      const long total = guard->total;
+      const int last = guard->last_node;
+      require(drust::stats().moves == before, "sync::mutex: a read through a const guard moved the data");
+      return total * 100 + last;
+    }, data);
+    require(seen.get() == (1 + 3L * nodes) * 100, "sync::mutex: a const guard on node " + std::to_string(node) +
+                                                      " read the last write");
   }
   auto guard = data->lock();
   require(guard->total == 1 + 3L * nodes, "sync::mutex: total " + std::to_string(guard->total));
