@@ -7,7 +7,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 
 #include "placement.hpp"
 
@@ -92,6 +94,7 @@ controller::controller(event_loop& loop, settings config, observer events, int l
 }
 
 controller::~controller() {
+  if (silence_timer_ != 0) loop_.cancel_timer(silence_timer_);
   while (!connections_.empty()) close_connection(connections_.begin()->first);
   loop_.unwatch(listen_fd_);
   ::close(listen_fd_);
@@ -302,8 +305,28 @@ void controller::after_every_hello() {
   welcomed_ = true;
 }
 
+void controller::watch_for_silence() {
+  silence_timer_ = 0;
+  if (settings_.silence_limit.count() <= 0 || ending_) return;
+  const auto now = event_loop::clock::now();
+  for (int node = 0; node < settings_.node_count; ++node) {
+    node_slot& slot = nodes_[static_cast<::std::size_t>(node)];
+    if (slot.connection_fd < 0 || slot.reported_silent) continue;
+    const auto silent_for = ::std::chrono::duration_cast<::std::chrono::milliseconds>(now - slot.last_heard);
+    if (silent_for < settings_.silence_limit) continue;
+    slot.reported_silent = true;
+    log(absl::StrCat("node ", node, " has sent nothing for ", silent_for.count(), " ms"));
+    if (observer_.node_silent) observer_.node_silent(node, silent_for);
+    if (ending_) return;
+  }
+  // A few checks per limit: a silent node is reported at most a quarter of the limit late.
+  const auto period = ::std::max(::std::chrono::milliseconds(10), settings_.silence_limit / 4);
+  silence_timer_ = loop_.add_timer(period, [this] { watch_for_silence(); });
+}
+
 void controller::handle_joined_message(int node, const json& message) {
   node_slot& slot = nodes_[static_cast<::std::size_t>(node)];
+  slot.last_heard = event_loop::clock::now();
   ::std::string type = type_of(message);
   if (type == "ready") {
     if (!welcomed_) {
@@ -314,6 +337,9 @@ void controller::handle_joined_message(int node, const json& message) {
     if (!started_ && nodes_not_ready().empty()) {
       for (int each = 0; each < settings_.node_count; ++each) send(each, {{"type", "start"}});
       started_ = true;
+      // Silence counts from the start: a node's load reports begin with it.
+      for (node_slot& each : nodes_) each.last_heard = event_loop::clock::now();
+      watch_for_silence();
       if (observer_.job_started) observer_.job_started();
     }
   } else if (type == "load") {

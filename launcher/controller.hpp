@@ -67,6 +67,10 @@ class controller {
     controller_address listen{"127.0.0.1", 0};
     ::std::string advertised_host;  // the host nodes dial; listen.host when empty
     ::std::chrono::milliseconds hello_timeout{5'000};
+    // Once the job has started, a node that sends nothing for this long is reported as silent
+    // (hung, stopped, or cut off): nodes report their load every 250 ms (docs/design/bootstrap.md).
+    // Zero: never.
+    ::std::chrono::milliseconds silence_limit{10'000};
   };
 
   struct observer {
@@ -78,6 +82,9 @@ class controller {
     ::std::function<void()> job_started;
     // A node's control connection closed (usually because the node is exiting).
     ::std::function<void(int node)> node_disconnected;
+    // A started node has sent nothing for `silent_for` (at least settings.silence_limit). Reported
+    // once per node; drun decides (it ends the job).
+    ::std::function<void(int node, ::std::chrono::milliseconds silent_for)> node_silent;
     // Diagnostics for drun --verbose: refused connections, unexpected messages.
     ::std::function<void(const ::std::string& line)> log;
   };
@@ -138,6 +145,8 @@ class controller {
     ::std::optional<load_report> load;
     ::std::optional<int> advised_heap_node;  // the last `placement` sent
     ::std::optional<nlohmann::json> stats;
+    event_loop::clock::time_point last_heard{};  // when its last message arrived
+    bool reported_silent = false;
   };
 
   controller(event_loop& loop, settings config, observer events, int listen_fd, ::std::uint16_t port);
@@ -150,6 +159,8 @@ class controller {
   void after_every_hello();
   void advise_placement();
   void broadcast_load_table();
+  // Reports the started nodes that have been silent past settings.silence_limit, then checks again.
+  void watch_for_silence();
   void refuse_connection(int fd, const ::std::string& message);
   void close_connection(int fd);
   void send(int node, const nlohmann::json& message);
@@ -168,6 +179,7 @@ class controller {
   int strangers_refused_ = 0;
   ::std::optional<int> finish_status_;
   nlohmann::json announced_load_table_;  // the last `load_table` sent (null: none yet)
+  event_loop::timer_id silence_timer_ = 0;
 };
 
 }  // namespace drust::launcher

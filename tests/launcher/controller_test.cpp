@@ -35,17 +35,22 @@ struct test_controller {
   int started_calls = 0;
   std::vector<int> disconnected;
 
-  explicit test_controller(int nodes, std::chrono::milliseconds hello_timeout = 5s) {
+  std::vector<std::pair<int, std::chrono::milliseconds>> silent;
+
+  explicit test_controller(int nodes, std::chrono::milliseconds hello_timeout = 5s,
+                           std::chrono::milliseconds silence_limit = 10s) {
     launcher::controller::settings settings;
     settings.cookie = cookie;
     settings.node_count = nodes;
     settings.hello_timeout = hello_timeout;
+    settings.silence_limit = silence_limit;
     launcher::controller::observer events;
     events.executables_differ = [this](int node, const std::string& id, const std::string& id0) {
       differing.emplace_back(node, id, id0);
     };
     events.job_started = [this] { ++started_calls; };
     events.node_disconnected = [this](int node) { disconnected.push_back(node); };
+    events.node_silent = [this](int node, std::chrono::milliseconds silent_for) { silent.emplace_back(node, silent_for); };
     auto started = launcher::controller::start(loop, settings, events);
     REQUIRE(started.ok());
     controller = std::move(*started);
@@ -483,4 +488,47 @@ TEST_CASE("the load table (threads and cores per node) reaches every node when a
   REQUIRE(test.pump_until([&] { return test.controller->latest_load(2) && test.controller->latest_load(2)->threads == 7; }));
   for (int fd : fds) CHECK(control::receive_frame(fd, 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
   for (int fd : fds) ::close(fd);
+}
+
+TEST_CASE("a started node that sends nothing for the silence limit is reported once; one that reports is not") {
+  test_controller test(2, 5s, 300ms);
+  int node0 = test.connect();
+  int node1 = test.connect();
+  REQUIRE(control::send_frame(node0, hello(0)).ok());
+  REQUIRE(control::send_frame(node1, hello(1)).ok());
+  for (int fd : {node0, node1}) REQUIRE(receive(test, fd)["type"] == "welcome");
+  for (int fd : {node0, node1}) REQUIRE(control::send_frame(fd, {{"type", "ready"}}).ok());
+  REQUIRE(test.pump_until([&] { return test.controller->started(); }));
+
+  // Node 0 keeps reporting its load as a runtime does; node 1 falls silent (a stopped process).
+  const json load = {{"type", "load"}, {"threads", 1}, {"heap_used", 0}, {"heap_capacity", 1 << 20}};
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 1200ms) {
+    REQUIRE(control::send_frame(node0, load).ok());
+    for (int i = 0; i < 10; ++i) test.loop.run_once(5ms);
+  }
+  REQUIRE(test.silent.size() == 1);  // once, though it stayed silent for four limits
+  CHECK(test.silent[0].first == 1);
+  CHECK(test.silent[0].second >= 300ms);
+  ::close(node0);
+  ::close(node1);
+}
+
+TEST_CASE("silence is not watched before the job starts, nor once it is ending") {
+  test_controller test(2, 5s, 100ms);
+  int node0 = test.connect();
+  REQUIRE(control::send_frame(node0, hello(0)).ok());
+  for (int i = 0; i < 60; ++i) test.loop.run_once(5ms);  // 300 ms; node 1 has not come: bootstrap's business
+  CHECK(test.silent.empty());
+
+  int node1 = test.connect();
+  REQUIRE(control::send_frame(node1, hello(1)).ok());
+  for (int fd : {node0, node1}) REQUIRE(receive(test, fd)["type"] == "welcome");
+  for (int fd : {node0, node1}) REQUIRE(control::send_frame(fd, {{"type", "ready"}}).ok());
+  REQUIRE(test.pump_until([&] { return test.controller->started(); }));
+  test.controller->send_shutdown();  // the job ends: nodes finish in their own time
+  for (int i = 0; i < 60; ++i) test.loop.run_once(5ms);
+  CHECK(test.silent.empty());
+  ::close(node0);
+  ::close(node1);
 }
