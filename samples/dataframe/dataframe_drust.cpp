@@ -8,19 +8,20 @@
 //     <drust/std/thread>, and <drust/std/vector> joined <vector>;
 //   - std:: became drust::std:: on async, future, thread::hardware_concurrency (the cluster's
 //     cores), shared_ptr, make_shared, and on vector for the data that lives in the global heap:
-//     a chunk's columns, a partition (its chunks), a chunk's partial result and a worker's list of
-//     them. The vectors that stay on one node stay std::vector: main's lists of futures and of
-//     partitions, the labels, a worker's dense table of groups, the join's dimension (sent to each
-//     worker by value). (That is why <vector> stays.)
+//     a chunk's columns, a partition (its chunks), the partial results of the scan and the merged
+//     groups of a key range. The vectors that stay on one node stay std::vector: main's lists of
+//     futures, of partitions and of merged ranges, the labels, a scan worker's dense table of
+//     groups, the join's dimension (sent to each worker by value). (That is why <vector> stays.)
 // Further changes: none (samples/port-stats counts them; README.md). The port stays line for line
 // with the original, so clang-format is off here: re-flowing the longer drust names would show in
 // the diff as changes that are not.
 //
 // Where it runs: worker p makes partition p (its chunks' columns are allocated on its node) and
-// hands it back as a drust::std::shared_ptr; a query's worker for partition p is given that
+// hands it back as a drust::std::shared_ptr; a query's scan worker for partition p is given that
 // pointer, so data-affinity placement (docs/design/scheduler.md, rule 1) sends it to the node that
-// holds the partition when that node has a free core. Each chunk's partial result is made on the
-// worker's node and read by main through its cache for the merge.
+// holds the partition when that node has a free core. The chunks' partial results stay on the scan
+// workers' nodes; each merge worker reads its key range of every chunk's partial result through
+// its cache, and main reads the merged groups the same way.
 //
 //   dataframe-drust [--rows N] [--groups K] [--chunk-rows N] [--threads W] [--seed S]
 // clang-format off
@@ -252,9 +253,32 @@ struct keyed {
   Accumulator value;
 };
 
-// One chunk's partial result: the groups that occur in the chunk, in key order.
+// The keys [0, levels) cut in `count` ranges of `width` keys (the last may be shorter). A chunk's
+// partial result is cut the same way, and one merge worker per range merges that range of every
+// chunk: the merge runs in parallel, yet each group is merged over the chunks in chunk order.
+struct key_ranges {
+  std::int64_t levels;
+  std::int64_t width;
+  std::int64_t count;
+};
+
+key_ranges make_key_ranges(std::int64_t levels, std::int64_t wanted) {
+  const std::int64_t width = (levels + wanted - 1) / wanted;
+  return {levels, width, (levels + width - 1) / width};
+}
+
+// One piece of a chunk's partial result: the groups of one key range that occur in the chunk, in
+// key order.
 template <typename Accumulator>
 using partial = drust::std::vector<keyed<Accumulator>>;
+
+// A chunk's partial result: a piece per key range.
+template <typename Accumulator>
+using chunk_partial = drust::std::vector<partial<Accumulator>>;
+
+// Every chunk's partial result: chunk i is chunk i / parts of partition i % parts.
+template <typename Accumulator>
+using scan_result = drust::std::vector<drust::std::vector<chunk_partial<Accumulator>>>;
 
 // A query is a value with `levels` (its number of groups) and `scan(chunk, groups)`, which adds
 // the chunk's rows into a dense table of groups indexed by key.
@@ -398,53 +422,69 @@ struct join_on_id4 {
 // The partial results of a partition's chunks, in the partition's order. Each chunk is added up
 // on its own into a dense table of groups, of which the groups that occur are kept.
 template <typename Query>
-drust::std::vector<partial<typename Query::accumulator>> group_chunks(const partition& chunks,
-                                                               const Query& query) {
+drust::std::vector<chunk_partial<typename Query::accumulator>> group_chunks(const partition& chunks,
+                                                                     key_ranges ranges,
+                                                                     const Query& query) {
   using accumulator = typename Query::accumulator;
   std::vector<accumulator> groups(static_cast<std::size_t>(query.levels));
-  drust::std::vector<partial<accumulator>> partials;
+  drust::std::vector<chunk_partial<accumulator>> partials;
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     std::fill(groups.begin(), groups.end(), accumulator{});
     query.scan(chunks[i], groups);
-    partial<accumulator> present;
+    chunk_partial<accumulator> pieces(static_cast<std::size_t>(ranges.count));
     for (std::size_t key = 0; key < groups.size(); ++key) {
-      if (groups[key].rows > 0) present.push_back({static_cast<std::int32_t>(key), groups[key]});
+      if (groups[key].rows > 0)
+        pieces[key / ranges.width].push_back({static_cast<std::int32_t>(key), groups[key]});
     }
-    partials.push_back(std::move(present));
+    partials.push_back(std::move(pieces));
   }
   return partials;
 }
 
-// A query's worker: one partition.
+// A query's scan worker: one partition.
 template <typename Query>
-drust::std::vector<partial<typename Query::accumulator>> group_partition(
-    drust::std::shared_ptr<const partition> chunks, Query query) {
-  return group_chunks(*chunks, query);
+drust::std::vector<chunk_partial<typename Query::accumulator>> group_partition(
+    drust::std::shared_ptr<const partition> chunks, key_ranges ranges, Query query) {
+  return group_chunks(*chunks, ranges, query);
 }
 
-// The join's worker: it builds the hash table of the dimension (sent to every worker by value: a
-// broadcast join), then probes it with its partition's rows.
-drust::std::vector<partial<totals>> join_partition(drust::std::shared_ptr<const partition> chunks,
-                                            std::vector<dimension_row> dimension) {
+// The join's scan worker: it builds the hash table of the dimension (sent to every worker by
+// value: a broadcast join), then probes it with its partition's rows.
+drust::std::vector<chunk_partial<totals>> join_partition(drust::std::shared_ptr<const partition> chunks,
+                                                  key_ranges ranges,
+                                                  std::vector<dimension_row> dimension) {
   std::unordered_map<std::int32_t, dimension_row> by_id4;
   for (const dimension_row& row : dimension) by_id4.emplace(row.id4, row);
-  return group_chunks(*chunks, join_on_id4{regions, &by_id4});
+  return group_chunks(*chunks, ranges, join_on_id4{regions, &by_id4});
 }
 
-// Merges the chunks' partial results in chunk order (chunk i is partials[i % parts][i / parts]),
-// so that each group's sums add the same numbers in the same order whatever the number of parts.
+// A query's merge worker: the groups of key range `range`, merged over the chunks in chunk order,
+// so that each group's sums add the same numbers in the same order whatever the number of workers.
 template <typename Accumulator>
-std::vector<Accumulator> merge_in_chunk_order(
-    const std::vector<drust::std::vector<partial<Accumulator>>>& partials, std::int64_t chunks,
-    std::int64_t levels) {
-  std::vector<Accumulator> groups(static_cast<std::size_t>(levels));
-  const std::size_t parts = partials.size();
+drust::std::vector<Accumulator> merge_range(drust::std::shared_ptr<const scan_result<Accumulator>> partials,
+                                     std::int64_t chunks, key_ranges ranges, std::int64_t range) {
+  const std::int64_t first = range * ranges.width;
+  drust::std::vector<Accumulator> groups(
+      static_cast<std::size_t>(std::min(ranges.width, ranges.levels - first)));
+  const std::size_t parts = partials->size();
   for (std::size_t index = 0; index < static_cast<std::size_t>(chunks); ++index) {
-    for (const keyed<Accumulator>& group : partials[index % parts][index / parts])
-      groups[group.key].merge(group.value);
+    for (const keyed<Accumulator>& group : (*partials)[index % parts][index / parts][range])
+      groups[group.key - first].merge(group.value);
   }
   return groups;
 }
+
+// A query's result: every group, by key, in the merge workers' ranges (a group with no rows did
+// not occur).
+template <typename Accumulator>
+struct grouped {
+  key_ranges ranges;
+  std::vector<drust::std::vector<Accumulator>> by_range;
+  std::size_t size() const { return static_cast<std::size_t>(ranges.levels); }
+  const Accumulator& operator[](std::size_t key) const {
+    return by_range[key / ranges.width][key % ranges.width];
+  }
+};
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -456,27 +496,33 @@ struct query_clock {
   int queries = 0;
 };
 
-// Runs a query: `worker(partition, arguments...)` on every partition at once, then the merge.
-// Prints the query's line and returns its groups, indexed by key (a group with no rows did not
-// occur).
+// Runs a query: `worker(partition, ranges, arguments...)` on every partition at once, then the
+// merge workers, one per key range. Prints the query's line and returns its groups.
 template <typename Accumulator, typename Worker, typename... Arguments>
-std::vector<Accumulator> run_query(const dataframe& frame, const char* name, std::int64_t levels,
-                                   query_clock& clock, Worker worker,
-                                   const Arguments&... arguments) {
+grouped<Accumulator> run_query(const dataframe& frame, const char* name, std::int64_t levels,
+                               query_clock& clock, Worker worker, const Arguments&... arguments) {
   const auto started = std::chrono::steady_clock::now();
-  std::vector<drust::std::future<drust::std::vector<partial<Accumulator>>>> running;
+  const std::int64_t parts = static_cast<std::int64_t>(frame.partitions.size());
+  const key_ranges ranges = make_key_ranges(levels, parts);
+  std::vector<drust::std::future<drust::std::vector<chunk_partial<Accumulator>>>> scanning;
   for (const auto& part : frame.partitions)
-    running.push_back(drust::std::async(std::launch::async, worker, part, arguments...));
-  std::vector<drust::std::vector<partial<Accumulator>>> partials;
-  for (auto& part : running) partials.push_back(part.get());
-  std::vector<Accumulator> groups =
-      merge_in_chunk_order<Accumulator>(partials, frame.shape.chunks(), levels);
+    scanning.push_back(drust::std::async(std::launch::async, worker, part, ranges, arguments...));
+  scan_result<Accumulator> scanned;
+  for (auto& part : scanning) scanned.push_back(part.get());
+  const auto partials = drust::std::make_shared<const scan_result<Accumulator>>(std::move(scanned));
+  std::vector<drust::std::future<drust::std::vector<Accumulator>>> merging;
+  for (std::int64_t range = 0; range < ranges.count; ++range) {
+    merging.push_back(drust::std::async(std::launch::async, merge_range<Accumulator>, partials,
+                                 frame.shape.chunks(), ranges, range));
+  }
+  grouped<Accumulator> groups{ranges, {}};
+  for (auto& range : merging) groups.by_range.push_back(range.get());
   const double seconds = seconds_since(started);
   clock.seconds += seconds;
   ++clock.queries;
-  const auto occurring = std::count_if(groups.begin(), groups.end(),
-                                       [](const Accumulator& group) { return group.rows > 0; });
-  std::printf("%s: %lld groups, %.4f s\n", name, static_cast<long long>(occurring), seconds);
+  long long occurring = 0;
+  for (std::size_t key = 0; key < groups.size(); ++key) occurring += groups[key].rows > 0 ? 1 : 0;
+  std::printf("%s: %lld groups, %.4f s\n", name, occurring, seconds);
   return groups;
 }
 
