@@ -31,4 +31,32 @@ inline constexpr ::std::uint16_t channel_request = 44;  // clone, bounded send, 
 inline constexpr ::std::uint16_t channel_post = 45;     // one-way, in sequence: send, drop an end
 inline constexpr ::std::uint16_t channel_closed = 46;   // home -> a sending node: the receiver is gone
 
+// The name of a kind, for log lines ("heap_free_batch"); "unknown" for a number no layer uses.
+constexpr const char* name_of(::std::uint16_t kind) {
+  switch (kind) {
+    case 0: return "reply";
+    case 1: return "ping";
+    case thread_spawn: return "thread_spawn";
+    case thread_done: return "thread_done";
+    case thread_stop: return "thread_stop";
+    case future_fulfil: return "future_fulfil";
+    case heap_allocate: return "heap_allocate";
+    case heap_free_batch: return "heap_free_batch";
+    case heap_adopt: return "heap_adopt";
+    case shared_acquire: return "shared_acquire";
+    case shared_lock: return "shared_lock";
+    case shared_use_count: return "shared_use_count";
+    case shared_release: return "shared_release";
+    case shared_table_release: return "shared_table_release";
+    case sync_request: return "sync_request";
+    case sync_post: return "sync_post";
+    case sync_wake: return "sync_wake";
+    case sync_destroy: return "sync_destroy";
+    case channel_request: return "channel_request";
+    case channel_post: return "channel_post";
+    case channel_closed: return "channel_closed";
+    default: return "unknown";
+  }
+}
+
 }  // namespace drust::message_kinds

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstring>
 
 namespace drust::control {
@@ -108,6 +109,24 @@ absl::StatusOr<::std::optional<nlohmann::json>> frame_reader::next() {
     return absl::InvalidArgumentError("control frame is not a JSON object");
   }
   return ::std::optional<nlohmann::json>(::std::move(message));
+}
+
+::std::optional<::std::int64_t> integer_field(const nlohmann::json& message, const char* name) {
+  if (!message.is_object()) return ::std::nullopt;
+  auto field = message.find(name);
+  if (field == message.end() || !field->is_number_integer()) return ::std::nullopt;
+  // An unsigned value past int64's range is no valid count or id.
+  if (field->is_number_unsigned() && field->get<::std::uint64_t>() > static_cast<::std::uint64_t>(INT64_MAX)) {
+    return ::std::nullopt;
+  }
+  return field->get<::std::int64_t>();
+}
+
+::std::optional<::std::string> string_field(const nlohmann::json& message, const char* name) {
+  if (!message.is_object()) return ::std::nullopt;
+  auto field = message.find(name);
+  if (field == message.end() || !field->is_string()) return ::std::nullopt;
+  return field->get<::std::string>();
 }
 
 absl::StatusOr<::std::pair<::std::string, ::std::uint16_t>> split_host_port(::std::string_view text) {

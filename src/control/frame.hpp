@@ -42,6 +42,12 @@ class frame_reader {
   ::std::string buffer_;
 };
 
+// A field of a control message, or nullopt when it is missing or of another type. A frame from
+// the other side is checked, never trusted to hold the types it should (nlohmann's own accessors
+// throw on a type mismatch).
+::std::optional<::std::int64_t> integer_field(const nlohmann::json& message, const char* name);
+::std::optional<::std::string> string_field(const nlohmann::json& message, const char* name);
+
 // "host:port" split in two; port must be a number.
 absl::StatusOr<::std::pair<::std::string, ::std::uint16_t>> split_host_port(::std::string_view text);
 

@@ -592,29 +592,49 @@ void transport::handle_completion(operation* op, ::std::size_t length, const ::s
 }
 
 void transport::handle_receive(receive_slot& slot, ::std::size_t length) {
-  wire_header header;
-  if (length < sizeof header) {
-    counters_.messages_dropped.fetch_add(1, ::std::memory_order_relaxed);
+  absl::StatusOr<checked_frame> frame =
+      check_frame(::std::string_view(reinterpret_cast<const char*>(slot.buffer), length), cookie_, peers_.size());
+  if (!frame.ok()) {
+    // The header's claims are unverified: name the sender only when its node id is plausible.
+    wire_header claimed{};
+    if (length >= sizeof claimed) ::std::memcpy(&claimed, slot.buffer, sizeof claimed);
+    const int source = length >= sizeof claimed && claimed.source < peers_.size() ? static_cast<int>(claimed.source) : -1;
+    if (absl::IsPermissionDenied(frame.status())) {
+      counters_.messages_dropped.fetch_add(1, ::std::memory_order_relaxed);
+    } else {
+      counters_.messages_rejected.fetch_add(1, ::std::memory_order_relaxed);
+    }
+    log_rejected_message(node_, source, claimed.kind, message_of(frame.status()));
     return;
   }
-  ::std::memcpy(&header, slot.buffer, sizeof header);
-  if (header.cookie != cookie_ || header.payload_bytes != length - sizeof header ||
-      header.source >= peers_.size()) {
-    counters_.messages_dropped.fetch_add(1, ::std::memory_order_relaxed);
-    return;
-  }
+  const wire_header& header = frame->header;
   counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);
-  ::std::string_view payload(reinterpret_cast<const char*>(slot.buffer) + sizeof header, header.payload_bytes);
   if ((header.flags & flag_reply) == 0 && dispatch_depth > 0) {
     // We are inside a handler (its reply could not be posted at once): run this one later, on
     // the progress thread, rather than nest handlers.
     absl::MutexLock hold(&deferred_lock_);
-    deferred_.emplace_back(header, ::std::string(payload));
+    deferred_.emplace_back(header, ::std::string(frame->payload));
     has_deferred_.store(true, ::std::memory_order_release);
     own_doorbell_.ring();
     return;
   }
-  dispatch(header, payload);
+  dispatch(header, frame->payload);
+}
+
+void transport::reject(const incoming_message& message, ::std::string_view what) {
+  counters_.messages_rejected.fetch_add(1, ::std::memory_order_relaxed);
+  log_rejected_message(node_, message.source, message.kind, what);
+}
+
+// Runs a handler; an exception it lets out (a decoder that met bytes it cannot read, say) becomes
+// a malformed-message error instead of ending the thread that polled.
+template <class Handler>
+absl::Status run_handler(Handler&& handler) {
+  try {
+    return handler();
+  } catch (const ::std::exception& error) {
+    return malformed_message(absl::StrCat("its handler failed: ", error.what()));
+  }
 }
 
 void transport::dispatch(const wire_header& header, ::std::string_view payload) {
@@ -636,9 +656,10 @@ void transport::dispatch(const wire_header& header, ::std::string_view payload) 
     reply.clear();
     absl::Status handled =
         request_handlers_[header.kind]
-            ? request_handlers_[header.kind](message, reply)
-            : absl::UnimplementedError(absl::StrCat("node ", node_, " has no handler for message kind ",
-                                                    header.kind, " (do all nodes run the same build?)"));
+            ? run_handler([&] { return request_handlers_[header.kind](message, reply); })
+            : malformed_message(absl::StrCat("node ", node_, " has no handler for requests of kind ",
+                                             header.kind, " (do all nodes run the same build?)"));
+    if (is_malformed_message(handled)) reject(message, message_of(handled));
     const ::std::uint16_t flags = handled.ok() ? flag_reply : (flag_reply | flag_error);
     if (!handled.ok()) reply.assign(handled.message().data(), handled.message().size());
     absl::Status sent = send_framed(source, reply_kind, flags, header.request_id, reply);
@@ -647,9 +668,13 @@ void transport::dispatch(const wire_header& header, ::std::string_view payload) 
                      ::std::string(sent.message()).c_str());
     }
   } else if (message_handlers_[header.kind]) {
-    message_handlers_[header.kind](message);
+    absl::Status handled = run_handler([&] {
+      message_handlers_[header.kind](message);
+      return absl::OkStatus();
+    });
+    if (!handled.ok()) reject(message, message_of(handled));
   } else {
-    counters_.messages_dropped.fetch_add(1, ::std::memory_order_relaxed);
+    reject(message, "no handler for one-way messages of this kind (do all nodes run the same build?)");
   }
   --dispatch_depth;
 }

@@ -32,6 +32,7 @@
 #include "fabric/active_message.hpp"
 #include "fabric/doorbell.hpp"
 #include "fabric/endpoint.hpp"
+#include "fabric/wire_check.hpp"
 
 namespace drust::fabric {
 
@@ -75,7 +76,8 @@ using message_handler = ::std::function<void(const incoming_message&)>;
 struct transport_counters {
   ::std::atomic<::std::uint64_t> messages_sent{0};
   ::std::atomic<::std::uint64_t> messages_received{0};
-  ::std::atomic<::std::uint64_t> messages_dropped{0};
+  ::std::atomic<::std::uint64_t> messages_dropped{0};   // from strangers (wrong cookie)
+  ::std::atomic<::std::uint64_t> messages_rejected{0};  // malformed (wire_check.hpp), logged
   ::std::atomic<::std::uint64_t> bytes_read{0};
   ::std::atomic<::std::uint64_t> bytes_written{0};
   ::std::atomic<::std::uint64_t> progress_sleeps{0};
@@ -102,6 +104,9 @@ class transport {
   void on_request(message_kind kind, request_handler handler);
   void on_request(message_kind kind, reply_handler handler);
   void on_message(message_kind kind, message_handler handler);
+  // What a one-way handler calls for a payload it cannot use: logs and counts the rejection.
+  // (A request handler returns malformed_message(...) instead; the transport logs that.)
+  void reject(const incoming_message& message, ::std::string_view what);
 
   // Learns every node (index = node id), posts receives and starts the progress thread.
   absl::Status connect(::std::vector<peer_info> peers);

@@ -188,6 +188,22 @@ bool allocator::contains(const void* p) const {
   return address >= begin_ && address - begin_ < size_;
 }
 
+const char* allocator::why_not_a_block(const void* p) const {
+  const auto address = reinterpret_cast<::std::uintptr_t>(p);
+  if (address < begin_ || address - begin_ >= usable_) return "it is not in this node's heap partition";
+  const ::std::uint32_t page = page_of(p);
+  const page_entry& entry = pages_[page];
+  if (entry.state == page_state::large) {
+    return entry.run_start == page && page_address(page) == p ? nullptr : "it points inside a block, not at its start";
+  }
+  if (entry.state != page_state::small || entry.owner == nullptr) return "no block is allocated there";
+  const span& owner = *entry.owner;
+  const ::std::uintptr_t offset = address - reinterpret_cast<::std::uintptr_t>(page_address(owner.first_page));
+  const ::std::size_t size = class_sizes[static_cast<::std::size_t>(owner.size_class)];
+  if (offset % size != 0 || offset / size >= owner.capacity) return "it points inside a block, not at its start";
+  return nullptr;
+}
+
 void* allocator::allocate(::std::size_t bytes, ::std::size_t alignment) {
   if (alignment == 0) alignment = 16;
   if ((alignment & (alignment - 1)) != 0 || bytes > usable_ || alignment > usable_) return nullptr;

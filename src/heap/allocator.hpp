@@ -68,6 +68,11 @@ class allocator {
   ::std::size_t capacity() const { return usable_; }
   // Whether `p` lies in this allocator's partition (its home is this node).
   bool contains(const void* p) const;
+  // Why `p` cannot be a block handed out by this allocator, or nullptr when it may be one: inside
+  // the usable area, at the start of a large block or on a block boundary of a small span. For
+  // frees that arrive from other nodes, checked before deallocate (which aborts on a bad one). A
+  // block already freed still passes: a double free is the sender's bug, as it is locally.
+  const char* why_not_a_block(const void* p) const;
 
   // Returns the calling thread's cached blocks to the shared lists (also done at thread exit).
   void flush_thread_cache();

@@ -50,7 +50,15 @@ void global_heap::attach(fabric::transport* transport) {
   transport->on_request(message_kinds::heap_allocate,
                         [this](const fabric::incoming_message& message, ::std::string& reply) -> absl::Status {
                           auto request = fabric::decode<allocate_request>(message.payload);
-                          if (!request) return absl::InvalidArgumentError("short heap_allocate request");
+                          if (!request || message.payload.size() != sizeof(allocate_request)) {
+                            return fabric::malformed_message(absl::StrCat("a heap_allocate request of ", message.payload.size(),
+                                                                          " bytes (expected ", sizeof(allocate_request), ")"));
+                          }
+                          if (request->alignment == 0 || (request->alignment & (request->alignment - 1)) != 0) {
+                            return fabric::malformed_message(
+                                absl::StrCat("alignment ", request->alignment, " is not a power of two"));
+                          }
+                          // A size past the partition is a valid question with the answer "no room" (0).
                           const ::std::uint64_t word = allocate_local(request->size, request->alignment);
                           if (word != 0) counters_.blocks_served.fetch_add(1, ::std::memory_order_relaxed);
                           put_word(reply, word);
@@ -59,21 +67,29 @@ void global_heap::attach(fabric::transport* transport) {
   transport->on_request(message_kinds::heap_adopt,
                         [this](const fabric::incoming_message& message, ::std::string& reply) -> absl::Status {
                           auto request = fabric::decode<adopt_request>(message.payload);
-                          if (!request || !is_local(request->address)) {
-                            return absl::InvalidArgumentError("heap_adopt of an address this node does not own");
+                          if (!request || message.payload.size() != sizeof(adopt_request)) {
+                            return fabric::malformed_message("a heap_adopt request that is not one address");
+                          }
+                          if (const char* why = allocator_.why_not_a_block(reinterpret_cast<const void*>(request->address))) {
+                            return fabric::malformed_message(
+                                absl::StrCat("heap_adopt of 0x", absl::Hex(request->address), ": ", why));
                           }
                           DRUST_ASSIGN_OR_RETURN(::std::uint64_t word, adopt(request->address));
                           put_word(reply, word);
                           return absl::OkStatus();
                         });
   transport->on_message(message_kinds::heap_free_batch, [this](const fabric::incoming_message& message) {
-    const ::std::size_t count = message.payload.size() / sizeof(::std::uint64_t);
-    for (::std::size_t i = 0; i < count; ++i) {
-      ::std::uint64_t word;
-      ::std::memcpy(&word, message.payload.data() + i * sizeof word, sizeof word);
-      if (!is_local(word & address_mask)) {
-        ::std::fprintf(stderr, "drust: node %d: heap: node %d sent a free of 0x%llx, which is not in this partition; ignored\n",
-                       node_, message.source, static_cast<unsigned long long>(word & address_mask));
+    if (message.payload.size() % sizeof(::std::uint64_t) != 0) {
+      transport_->reject(message, absl::StrCat("a batch of ", message.payload.size(),
+                                               " bytes is not a whole number of 8-byte words; none freed"));
+      return;
+    }
+    fabric::wire_reader in(message.payload);
+    ::std::uint64_t word;
+    while (in.read(word)) {
+      // A bad word is reported and skipped: the others name blocks the sender really gave up.
+      if (const char* why = allocator_.why_not_a_block(reinterpret_cast<const void*>(word & address_mask))) {
+        transport_->reject(message, absl::StrCat("a free of 0x", absl::Hex(word & address_mask), ": ", why, "; ignored"));
         continue;
       }
       free_here(word);

@@ -32,6 +32,12 @@ struct heap_layout {
     ::std::uint64_t node = (address - global_heap_base) / partition_size;
     return node < static_cast<::std::uint64_t>(nodes) ? static_cast<int>(node) : -1;
   }
+  // Whether [address, address + size) lies inside one partition: what a block that a peer names
+  // in a message must satisfy before anyone reads it.
+  bool holds_block(::std::uint64_t address, ::std::uint64_t size) const {
+    const int home = home_of(address);
+    return home >= 0 && size <= partition_begin(home) + partition_size - address;
+  }
 };
 
 class partition {

@@ -298,25 +298,39 @@ void node_runtime::control_loop() {
 }
 
 void node_runtime::handle_control_message(const json& message) {
-  const ::std::string type = message.value("type", "");
+  // Fields of the wrong type or out of range are ignored, with a line saying so: the controller
+  // holds the cookie, but its frames are still checked before use.
+  auto bad_field = [&](const char* type, const char* field) {
+    ::std::fprintf(stderr, "drust: node %d: the controller's '%s' message has no valid '%s'; ignored\n", config_.node,
+                   type, field);
+  };
+  auto node_field = [&](const char* name) -> ::std::optional<int> {
+    ::std::optional<::std::int64_t> node = control::integer_field(message, name);
+    if (!node || *node < 0 || *node >= config_.nodes) return ::std::nullopt;
+    return static_cast<int>(*node);
+  };
+  const ::std::string type = control::string_field(message, "type").value_or("");
   if (type == "shutdown") {
     absl::MutexLock hold(&shutdown_lock_);
     shutdown_ = true;
   } else if (type == "peer_failed") {
-    int node = message.value("node", -1);
-    ::std::string reason = message.value("reason", ::std::string("it failed"));
-    if (transport_) transport_->mark_peer_failed(node, reason);
-    threads::fail_node(node, reason);
-    sync::sync_service::instance().fail_node(node, reason);
-    sync::channel_service::instance().fail_node(node, reason);
+    ::std::optional<int> node = node_field("node");
+    if (!node) return bad_field("peer_failed", "node");
+    ::std::string reason = control::string_field(message, "reason").value_or("it failed");
+    if (transport_) transport_->mark_peer_failed(*node, reason);
+    threads::fail_node(*node, reason);
+    sync::sync_service::instance().fail_node(*node, reason);
+    sync::channel_service::instance().fail_node(*node, reason);
   } else if (type == "load_table") {
     // The controller's view of every node's threads and cores, for threads placed by drust.
     receive_load_table(message);
   } else if (type == "placement") {
     // The controller's advice: where this node's allocations go past the pressure threshold.
-    global_heap_->set_preferred_node(message.value("heap_node", -1));
+    ::std::optional<int> node = node_field("heap_node");
+    if (!node) return bad_field("placement", "heap_node");
+    global_heap_->set_preferred_node(*node);
   } else if (type == "error") {
-    leave(config_.node, message.value("message", ::std::string("the controller ended the job")));
+    leave(config_.node, control::string_field(message, "message").value_or("the controller ended the job"));
   }
 }
 

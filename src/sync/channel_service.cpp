@@ -24,11 +24,32 @@ using detail::channel_outcome;
   return bytes;
 }
 
-bool read_channel_message(::std::string_view bytes, channel_message& message, ::std::string_view& value) {
-  if (bytes.size() < sizeof message) return false;
-  ::std::memcpy(&message, bytes.data(), sizeof message);
-  value = bytes.substr(sizeof message);
-  return true;
+// How far ahead of the next expected one a post's sequence number may be: further is garbage
+// (a real sender's posts are reordered only by the few messages in flight at once).
+constexpr ::std::uint64_t max_sequence_lead = ::std::uint64_t{1} << 20;
+
+// A channel message read back from a peer's bytes, or why it is malformed: its operation must be
+// one that `kind` carries (posts: send and drops; requests: clone, bounded send, try_recv), and
+// only sends carry a value.
+::std::string_view read_channel_message(::std::string_view bytes, fabric::message_kind kind, channel_message& message,
+                                        ::std::string_view& value) {
+  fabric::wire_reader in(bytes);
+  if (!in.read(message)) return "shorter than a channel message";
+  value = in.take_rest();
+  const bool post = kind == message_kinds::channel_post;
+  switch (message.op) {
+    case channel_operation::send:
+    case channel_operation::send_bounded:
+      if (post != (message.op == channel_operation::send)) break;
+      return {};
+    case channel_operation::drop_sender:
+    case channel_operation::drop_receiver:
+    case channel_operation::clone:
+    case channel_operation::try_recv:
+      if (post != (message.op != channel_operation::clone && message.op != channel_operation::try_recv)) break;
+      return value.empty() ? ::std::string_view() : "a value on an operation that carries none";
+  }
+  return post ? "not an operation that a channel post carries" : "not an operation that a channel request carries";
 }
 
 // Waits on `state.changed` until `deadline` (clock::time_point::max(): without one); false when
@@ -184,12 +205,16 @@ void channel_service::apply_post(int source, const channel_message& message, ::s
   }
 }
 
-void channel_service::order_post(int source, const channel_message& message, ::std::string_view value) {
+::std::string_view channel_service::order_post(int source, const channel_message& message, ::std::string_view value) {
   absl::MutexLock hold(&order_lock_);
   source_order& order = order_[source];
+  if (message.sequence < order.next) return "its sequence number was used already";
+  if (message.sequence - order.next > max_sequence_lead) return "its sequence number is far ahead of the next one";
   if (message.sequence != order.next) {
-    order.early.emplace(message.sequence, pending_post{message, ::std::string(value)});
-    return;
+    if (!order.early.emplace(message.sequence, pending_post{message, ::std::string(value)}).second) {
+      return "its sequence number was used already";
+    }
+    return {};
   }
   apply_post(source, message, value);
   ++order.next;
@@ -198,6 +223,7 @@ void channel_service::order_post(int source, const channel_message& message, ::s
     order.early.erase(next);
     ++order.next;
   }
+  return {};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -340,8 +366,9 @@ void channel_service::attach(fabric::transport* transport) {
                           counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);
                           channel_message message;
                           ::std::string_view value;
-                          if (!read_channel_message(incoming.payload, message, value)) {
-                            return absl::InvalidArgumentError("a malformed channel request");
+                          if (::std::string_view why = read_channel_message(incoming.payload, incoming.kind, message, value);
+                              !why.empty()) {
+                            return fabric::malformed_message(why);
                           }
                           ::std::shared_ptr<channel_state> state = find(message.id);
                           ::std::uint64_t outcome = static_cast<::std::uint64_t>(channel_outcome::disconnected);
@@ -382,13 +409,17 @@ void channel_service::attach(fabric::transport* transport) {
     counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);
     channel_message message;
     ::std::string_view value;
-    if (!read_channel_message(incoming.payload, message, value)) return;
-    order_post(incoming.source, message, value);
+    if (::std::string_view why = read_channel_message(incoming.payload, incoming.kind, message, value); !why.empty()) {
+      return transport_->reject(incoming, why);
+    }
+    if (::std::string_view why = order_post(incoming.source, message, value); !why.empty()) {
+      transport_->reject(incoming, why);
+    }
   });
   transport->on_message(message_kinds::channel_closed, [this](const fabric::incoming_message& incoming) {
     counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);
     ::std::uint64_t id = 0;
-    if (incoming.payload.size() != sizeof id) return;
+    if (incoming.payload.size() != sizeof id) return transport_->reject(incoming, "not one channel id");
     ::std::memcpy(&id, incoming.payload.data(), sizeof id);
     absl::MutexLock hold(&registry_lock_);
     closed_.insert(id);

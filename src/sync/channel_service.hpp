@@ -109,8 +109,9 @@ class channel_service {
   void take_sender(::std::uint64_t id, const ::std::shared_ptr<channel_state>& state);
   void take_receiver(::std::uint64_t id, const ::std::shared_ptr<channel_state>& state);
   void forget(::std::uint64_t id) ABSL_LOCKS_EXCLUDED(registry_lock_);
-  // Applies a one-way message from `source` in its sequence order.
-  void order_post(int source, const channel_message& message, ::std::string_view value)
+  // Applies a one-way message from `source` in its sequence order; why it cannot (a sequence
+  // number used already or far ahead), or empty.
+  ::std::string_view order_post(int source, const channel_message& message, ::std::string_view value)
       ABSL_LOCKS_EXCLUDED(order_lock_);
 
   absl::Status post(const detail::channel_handle& handle, channel_operation op, ::std::string_view value,

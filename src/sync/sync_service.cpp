@@ -665,7 +665,12 @@ void sync_service::attach(fabric::transport* transport) {
                           counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);
                           request asked;
                           if (!read_message(message.payload, asked)) {
-                            return absl::InvalidArgumentError("a malformed sync request");
+                            return fabric::malformed_message(absl::StrCat("a sync request of ", message.payload.size(),
+                                                                          " bytes (expected ", sizeof asked, ")"));
+                          }
+                          if (!is_known_operation(asked.op)) {
+                            return fabric::malformed_message(absl::StrCat(
+                                "unknown sync operation ", static_cast<::std::uint32_t>(asked.op)));
                           }
                           const sync_kind kind = kind_of(asked.op);
                           if (!live(asked.state, kind)) {
@@ -682,7 +687,12 @@ void sync_service::attach(fabric::transport* transport) {
   transport->on_message(message_kinds::sync_post, [this](const fabric::incoming_message& message) {
     counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);
     request asked;
-    if (!read_message(message.payload, asked) || !live(asked.state, kind_of(asked.op))) {
+    if (!read_message(message.payload, asked)) return transport_->reject(message, "not one sync request");
+    if (!is_post_operation(asked.op)) {
+      return transport_->reject(message, absl::StrCat("operation ", static_cast<::std::uint32_t>(asked.op),
+                                                      " is not an unlock or notify"));
+    }
+    if (!live(asked.state, kind_of(asked.op))) {
       ::std::fprintf(stderr, "drust: node %d: node %d sent an unlock or notify for a synchronisation object "
                              "this node does not hold (destroyed while in use?); ignored\n",
                      self(), message.source);
@@ -693,7 +703,7 @@ void sync_service::attach(fabric::transport* transport) {
   transport->on_message(message_kinds::sync_wake, [this](const fabric::incoming_message& message) {
     counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);
     wake_message wake;
-    if (!read_message(message.payload, wake)) return;
+    if (!read_message(message.payload, wake)) return transport_->reject(message, "not one wake message");
     if (wake.failed != 0) {
       waiters_.fail(wake.ticket, absl::StrCat("the synchronisation object it waited on (homed on node ", message.source,
                                               ") was destroyed meanwhile: it must outlive every thread that waits "
@@ -705,7 +715,7 @@ void sync_service::attach(fabric::transport* transport) {
   transport->on_message(message_kinds::sync_destroy, [this](const fabric::incoming_message& message) {
     counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);
     destroy_message destroyed;
-    if (!read_message(message.payload, destroyed)) return;
+    if (!read_message(message.payload, destroyed)) return transport_->reject(message, "not one state address");
     destroy_here(destroyed.state);
   });
 }

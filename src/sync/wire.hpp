@@ -41,6 +41,24 @@ enum class operation : ::std::uint32_t {
   barrier_wait,
 };
 
+// Whether `op` is one of the operations above, and whether it is one that a home applies without
+// answering (sync_post). A peer's request is checked before it is served.
+constexpr bool is_known_operation(operation op) {
+  return static_cast<::std::uint32_t>(op) <= static_cast<::std::uint32_t>(operation::barrier_wait);
+}
+constexpr bool is_post_operation(operation op) {
+  switch (op) {
+    case operation::mutex_unlock:
+    case operation::condition_notify_one:
+    case operation::condition_notify_all:
+    case operation::atomic_notify_one:
+    case operation::atomic_notify_all:
+      return true;
+    default:
+      return false;
+  }
+}
+
 struct request {
   ::std::uint64_t state;   // the state's address at the home
   ::std::uint64_t ticket;  // the requesting thread's waiter ticket, when it may have to wait

@@ -149,16 +149,30 @@ void send_outcome(future_id id, future_outcome kind, ::std::string_view bytes) {
 }
 
 void handle_fulfil(const fabric::incoming_message& message) {
+  fabric::transport& transport = *threads::current_cluster().transport;
   auto fulfil = fabric::decode<future_fulfil_message>(message.payload);
-  if (!fulfil) return;
+  if (!fulfil) return transport.reject(message, "shorter than a future_fulfil message");
+  const ::std::string_view tail = fabric::tail_of<future_fulfil_message>(message.payload);
+  if (fulfil->outcome != future_outcome::value && fulfil->outcome != future_outcome::exception &&
+      fulfil->outcome != future_outcome::broken) {
+    return transport.reject(message, absl::StrCat("unknown outcome ", static_cast<::std::uint32_t>(fulfil->outcome)));
+  }
+  if (fulfil->value_block == 0 ? tail.size() != fulfil->value_size : !tail.empty()) {
+    return transport.reject(message, "the value's size differs from the bytes that carry it");
+  }
+  if (fulfil->value_block != 0) {
+    if (const char* why = threads::why_not_a_heap_block(fulfil->value_block, fulfil->value_size)) {
+      return transport.reject(message, why);
+    }
+  }
   try {
-    settle_here(fulfil->id, fulfil->outcome, ::std::string(fabric::tail_of<future_fulfil_message>(message.payload)),
-                fulfil->value_block, fulfil->value_size, static_cast<int>(message.source));
+    settle_here(fulfil->id, fulfil->outcome, ::std::string(tail), fulfil->value_block, fulfil->value_size,
+                static_cast<int>(message.source));
   } catch (const ::std::exception& error) {
-    ::std::fprintf(stderr, "drust: node %d: a malformed future_fulfil message from node %d: %s\n",
-                   threads::current_cluster().node, static_cast<int>(message.source), error.what());
+    transport.reject(message, error.what());
   }
 }
+
 
 }  // namespace
 

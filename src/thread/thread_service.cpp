@@ -22,7 +22,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "common/executable_image.hpp"
 #include "common/message_kinds.hpp"
+#include "heap/partition.hpp"
 #include "thread/exception_description.hpp"
 #include "thread/scheduler.hpp"
 
@@ -222,13 +224,26 @@ void start_remote_closure(detail::thread_serial serial, detail::remote_entry ent
   });
 }
 
+// Why a thread_spawn message cannot be run here, or nullptr when it can. Its entry must be code of
+// this executable (every node runs the same one), its closure inline or in a heap block.
+const char* why_not_runnable(const thread_spawn_message& spawn, ::std::size_t inline_bytes) {
+  if ((spawn.flags & ~(spawn_stop_token | spawn_closure_in_heap)) != 0) return "unknown spawn flags";
+  const auto entry = reinterpret_cast<::std::uintptr_t>(detail::code_at(spawn.entry_offset));
+  const executable_image& image = this_executable();
+  if (entry < image.begin || entry >= image.end) return "its entry offset points outside the executable";
+  if ((spawn.flags & spawn_closure_in_heap) == 0) {
+    return inline_bytes == spawn.closure_size ? nullptr : "the closure's size differs from the bytes that follow";
+  }
+  if (inline_bytes != 0) return "a closure in the heap with bytes inline too";
+  return why_not_a_heap_block(spawn.closure_block, spawn.closure_size);
+}
+
 absl::StatusOr<::std::string> handle_spawn(const fabric::incoming_message& message) {
   auto spawn = fabric::decode<thread_spawn_message>(message.payload);
+  if (!spawn) return fabric::malformed_message("a thread_spawn message shorter than its header");
   ::std::string_view bytes = fabric::tail_of<thread_spawn_message>(message.payload);
-  const bool in_heap = spawn && (spawn->flags & spawn_closure_in_heap) != 0;
-  if (!spawn || (!in_heap && bytes.size() != spawn->closure_size)) {
-    return absl::InvalidArgumentError("malformed thread_spawn message");
-  }
+  const bool in_heap = (spawn->flags & spawn_closure_in_heap) != 0;
+  if (const char* why = why_not_runnable(*spawn, bytes.size())) return fabric::malformed_message(why);
   ::std::stop_source stop(::std::nostopstate);
   if ((spawn->flags & spawn_stop_token) != 0) {
     stop = ::std::stop_source();
@@ -269,6 +284,12 @@ void handle_done(const fabric::incoming_message& message) {
 }  // namespace
 
 const cluster_view& current_cluster() { return cluster; }
+
+const char* why_not_a_heap_block(detail::global_word block, ::std::uint64_t size) {
+  const heap::heap_layout layout{detail::local_heap_size, cluster.nodes};
+  return layout.holds_block(detail::address_of(block), size) ? nullptr
+                                                             : "it names a block outside this job's global heap";
+}
 
 detail::global_word park_bytes(::std::string_view bytes) {
   const detail::global_word block = detail::allocate(bytes.size(), alignof(::std::max_align_t));

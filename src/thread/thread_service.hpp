@@ -39,6 +39,10 @@ const cluster_view& current_cluster();
 // Registers the future_fulfil handler (src/thread/futures.cpp); called by install().
 void install_futures(const cluster_view& view);
 
+// Why the block a peer named (by word and size) in a message cannot be read, or nullptr when it
+// can: it must lie inside one partition of this job's global heap.
+const char* why_not_a_heap_block(detail::global_word block, ::std::uint64_t size);
+
 // Bytes too big for one active message wait in a block of the global heap: `park_bytes` copies
 // them into a new block and returns its word, `unpark_bytes` reads them back and frees the block.
 // Call unpark_bytes on an application thread, never on the progress thread (it reads remotely).
