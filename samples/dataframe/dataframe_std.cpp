@@ -421,10 +421,13 @@ std::vector<chunk_partial<typename Query::accumulator>> group_chunks(const parti
   for (std::size_t i = 0; i < chunks.size(); ++i) {
     std::fill(groups.begin(), groups.end(), accumulator{});
     query.scan(chunks[i], groups);
-    chunk_partial<accumulator> pieces(static_cast<std::size_t>(ranges.count));
-    for (std::size_t key = 0; key < groups.size(); ++key) {
-      if (groups[key].rows > 0)
-        pieces[key / ranges.width].push_back({static_cast<std::int32_t>(key), groups[key]});
+    chunk_partial<accumulator> pieces;
+    for (std::int64_t first = 0; first < ranges.levels; first += ranges.width) {
+      partial<accumulator> piece;
+      for (std::int64_t key = first; key < std::min(first + ranges.width, ranges.levels); ++key) {
+        if (groups[key].rows > 0) piece.push_back({static_cast<std::int32_t>(key), groups[key]});
+      }
+      pieces.push_back(std::move(piece));
     }
     partials.push_back(std::move(pieces));
   }
