@@ -2,9 +2,12 @@
 //
 //   drun -n 4 ./app args...                 four nodes on this machine
 //   drun --cluster cluster.json ./app ...   the nodes the cluster file lists
+//   drun -n 4 --cpu-quota 1 --netns ./app   four simulated machines of one core each
 //
 // The command line is read here; job_plan.cpp decides, job.cpp runs. docs/launcher.md is the
 // user's guide.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -14,9 +17,12 @@
 
 #include "byte_size.hpp"
 #include "cluster_file.hpp"
+#include "cpu_quota.hpp"
 #include "job.hpp"
 #include "job_plan.hpp"
+#include "program_path.hpp"
 #include "provider.hpp"
+#include "simulated_network.hpp"
 
 namespace drust::launcher {
 namespace {
@@ -87,6 +93,17 @@ int fail(const ::std::string& message, int status = 1) {
       ->check(CLI::PositiveNumber);
   app.add_flag("--verbose", options.verbose, "Print the job id, controller address, provider and node pids");
   app.add_flag("--stats", options.stats, "At the end, print each node's counters (heap, cache, moves, messages)");
+  ::std::string cpu_quota;
+  ::std::string net_delay;
+  auto* cpu_quota_option =
+      app.add_option("--cpu-quota", cpu_quota,
+                     "Run each node under a CPU quota of F cores, e.g. 0.25 or 1.5 (a cgroup per node; docs/simulation.md)")
+          ->type_name("F");
+  app.add_flag("--netns", options.separate_networks,
+               "Each node in its own network namespace, joined by veth pairs and a bridge; provider tcp");
+  auto* net_delay_option =
+      app.add_option("--net-delay", net_delay, "With --netns: add this latency to each node's link (netem), e.g. 100us, 1ms")
+          ->type_name("DELAY");
 
   try {
     app.parse(argc, argv);
@@ -136,8 +153,57 @@ int fail(const ::std::string& message, int status = 1) {
     options.heap_pressure = *percent;
   }
   if (cores_option->count() > 0) options.cores = cores;
+  if (cpu_quota_option->count() > 0) {
+    auto cores_per_node = parse_cpu_quota(cpu_quota);
+    if (!cores_per_node.ok()) {
+      return fail(absl::StrCat("--cpu-quota ", cores_per_node.status().message(), "; see drun --help"), usage_error);
+    }
+    options.cpu_quota = *cores_per_node;
+  }
+  if (net_delay_option->count() > 0) {
+    if (!options.separate_networks) {
+      return fail("--net-delay delays each node's network link, which only --netns gives it: add --netns; see drun --help",
+                  usage_error);
+    }
+    auto delay = parse_net_delay(net_delay);
+    if (!delay.ok()) return fail(absl::StrCat("--net-delay ", delay.status().message(), "; see drun --help"), usage_error);
+    options.net_delay = *delay;
+  }
+  if (options.separate_networks && options.provider) {
+    auto normalized = normalize_provider(*options.provider);
+    if (normalized.ok()) {
+      auto crossing = provider_across_namespaces(*normalized, "--provider");
+      if (!crossing.ok()) return fail(absl::StrCat(crossing.status().message(), "; see drun --help"), usage_error);
+    }
+  }
   options.bootstrap_timeout = ::std::chrono::milliseconds(static_cast<long long>(bootstrap_seconds * 1000));
   return ::std::nullopt;
+}
+
+// What the simulated cluster needs of this machine, checked before anything starts: a cgroup drun
+// can write for --cpu-quota, root and iproute2 for --netns. An error is printed; returns false.
+bool simulation_is_possible(const drun_options& options) {
+  if (options.cpu_quota) {
+    if (auto hierarchy = find_cpu_hierarchy(); !hierarchy.ok()) {
+      fail(::std::string(hierarchy.status().message()));
+      return false;
+    }
+  }
+  if (options.separate_networks) {
+    if (::geteuid() != 0) {
+      fail("--netns creates network namespaces, veth pairs and a bridge, which needs root: run drun as root");
+      return false;
+    }
+    for (const char* tool : {"ip", "tc"}) {
+      if (::std::string_view(tool) == "tc" && !options.net_delay) continue;
+      if (!find_local_program(tool).ok()) {
+        fail(absl::StrCat("--netns", options.net_delay ? " and --net-delay need " : " needs ", "the `", tool,
+                          "` command, which is not in PATH: install iproute2 (./drust setup)"));
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 int drun(int argc, char** argv) {
@@ -152,6 +218,7 @@ int drun(int argc, char** argv) {
   }
   auto plan = make_job_plan(options, cluster, default_host_facts(options.bootstrap_timeout));
   if (!plan.ok()) return fail(::std::string(plan.status().message()));
+  if (!simulation_is_possible(options)) return usage_error;
   if (auto found = resolve_local_programs(*plan); !found.ok()) {
     return fail(::std::string(found.message()), cannot_run_program);
   }

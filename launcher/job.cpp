@@ -11,11 +11,14 @@
 #include <vector>
 
 #include "controller.hpp"
+#include "cpu_quota.hpp"
 #include "event_loop.hpp"
+#include "job_lock.hpp"
 #include "node_launcher.hpp"
 #include "output_tagger.hpp"
 #include "shared_memory_cleanup.hpp"
 #include "signal_name.hpp"
+#include "simulated_network.hpp"
 #include "stats_table.hpp"
 
 namespace drust::launcher {
@@ -73,6 +76,10 @@ class job_supervisor {
   };
 
   bool start();
+  void remove_what_dead_jobs_left();
+  bool set_up_simulation();
+  void remove_simulation();
+  node_confinement confinement_of(int node) const;
   void start_nodes();
   void read_signals();
   void reap_children();
@@ -99,8 +106,12 @@ class job_supervisor {
     if (plan_.verbose) print_line(line);
   }
 
-  const job_plan& plan_;
+  job_plan plan_;  // a copy: with --netns, the addresses are known only once the network exists
   event_loop loop_;
+  // The simulated cluster (docs/simulation.md): the lock says this job is alive while they exist.
+  ::std::optional<job_lock> lock_;
+  ::std::optional<cpu_quota_cgroups> cgroups_;
+  ::std::unique_ptr<simulated_network> network_;
   ::std::unique_ptr<controller> controller_;
   ::std::vector<node_process> nodes_;
   int signal_fd_ = -1;
@@ -146,6 +157,13 @@ bool job_supervisor::start() {
   }
   loop_.watch(signal_fd_, [this] { read_signals(); });
 
+  note(absl::StrCat("job ", plan_.job_id));
+  remove_what_dead_jobs_left();
+  if (!set_up_simulation()) {
+    exit_status_ = 1;
+    return false;
+  }
+
   controller::settings settings;
   settings.cookie = plan_.cookie;
   settings.node_count = static_cast<int>(plan_.nodes.size());
@@ -170,7 +188,6 @@ bool job_supervisor::start() {
   }
   controller_ = ::std::move(*started);
 
-  note(absl::StrCat("job ", plan_.job_id));
   note(absl::StrCat("controller ", controller_->address()));
   note(absl::StrCat("provider ", plan_.provider));
   bootstrap_timer_ = loop_.add_timer(plan_.bootstrap_timeout, [this] { on_bootstrap_timeout(); });
@@ -178,9 +195,105 @@ bool job_supervisor::start() {
   return true;
 }
 
+void job_supervisor::remove_what_dead_jobs_left() {
+  // A drun killed by SIGKILL could not remove its job's cgroups and network; every drun removes
+  // those of dead jobs as it starts (best effort: a drun without root cannot, and need not).
+  // Their /dev/shm files go too: known dead now, such a job's files can be removed safely.
+  ::std::vector<::std::string> dead_jobs;
+  auto remove_files_of = [&](const removed_leftover& removed) {
+    if (::std::find(dead_jobs.begin(), dead_jobs.end(), removed.job_id) != dead_jobs.end()) return;
+    dead_jobs.push_back(removed.job_id);
+    remove_local_shared_memory(removed.job_id);
+  };
+  for (const removed_leftover& removed : remove_stale_cpu_cgroups()) {
+    note("removed the cgroup of a dead job: " + removed.what);
+    remove_files_of(removed);
+  }
+  for (const removed_leftover& removed : remove_stale_networks()) {
+    note("removed the network of a dead job: " + removed.what);
+    remove_files_of(removed);
+  }
+}
+
+bool job_supervisor::set_up_simulation() {
+  if (!plan_.cpu_quota && !plan_.separate_networks) return true;
+  auto locked = job_lock::acquire(plan_.job_id);
+  if (!locked.ok()) {
+    print_line(::std::string(locked.status().message()));
+    return false;
+  }
+  lock_ = ::std::move(*locked);
+  const int node_count = static_cast<int>(plan_.nodes.size());
+  if (plan_.cpu_quota) {
+    auto hierarchy = find_cpu_hierarchy();
+    if (!hierarchy.ok()) {
+      print_line(::std::string(hierarchy.status().message()));
+      return false;
+    }
+    auto created = cpu_quota_cgroups::create(*hierarchy, plan_.job_id, node_count, *plan_.cpu_quota);
+    if (!created.ok()) {
+      print_line(absl::StrCat("--cpu-quota: ", created.status().message()));
+      return false;
+    }
+    cgroups_ = ::std::move(*created);
+    note(absl::StrCat("cpu quota: ", *plan_.cpu_quota, " cores per node, cgroup v", hierarchy->version, " ",
+                      cgroups_->job_directory(), "/node-<id>"));
+  }
+  if (plan_.separate_networks) {
+    auto created = simulated_network::create({plan_.job_id, node_count, plan_.net_delay});
+    if (!created.ok()) {
+      print_line(::std::string(created.status().message()));
+      return false;
+    }
+    network_ = ::std::move(*created);
+    plan_.controller.host = network_->bridge_address();
+    plan_.controller_advertised_host = network_->bridge_address();
+    for (planned_node& node : plan_.nodes) node.fabric_host = network_->node_address(node.id);
+    note(absl::StrCat("network: bridge ", network_->bridge_name(), " at ", network_->bridge_address(),
+                      plan_.net_delay ? absl::StrCat(", netem delay ", format_net_delay(*plan_.net_delay), " on each node's eth0")
+                                      : ::std::string()));
+    for (const planned_node& node : plan_.nodes) {
+      note(absl::StrCat("network: node ", node.id, " in namespace ", network_->namespace_name(node.id), " at ",
+                        network_->node_address(node.id), " (eth0), link ", network_->link_name(node.id)));
+    }
+  }
+  return true;
+}
+
+void job_supervisor::remove_simulation() {
+  if (cgroups_) {
+    ::std::string directory = cgroups_->job_directory();
+    if (absl::Status removed = cgroups_->remove(); removed.ok()) {
+      note("removed the cgroup " + directory);
+    } else {
+      print_line(::std::string(removed.message()));
+    }
+    cgroups_.reset();
+  }
+  if (network_) {
+    if (absl::Status removed = network_->remove(); removed.ok()) {
+      note("removed the network: bridge " + network_->bridge_name() + ", the namespaces and veth pairs");
+    } else {
+      print_line(::std::string(removed.message()));
+    }
+    network_.reset();
+  }
+  lock_.reset();  // only now: until the resources are gone, no other drun may take them for a dead job's
+}
+
+node_confinement job_supervisor::confinement_of(int node) const {
+  node_confinement confinement;
+  if (cgroups_) confinement.cgroup_procs_file = cgroups_->procs_file(node);
+  if (network_) {
+    confinement.network_namespace_fd = network_->namespace_fd(node);
+    confinement.network_namespace = network_->namespace_name(node);
+  }
+  return confinement;
+}
+
 void job_supervisor::start_nodes() {
   for (const planned_node& planned : plan_.nodes) {
-    auto started = start_node(plan_, planned, controller_->address());
+    auto started = start_node(plan_, planned, controller_->address(), confinement_of(planned.id));
     if (!started.ok()) {
       print_line(absl::StrCat("cannot start node ", planned.id, " on ", planned.host, ": ", started.status().message()));
       exit_status_ = absl::IsNotFound(started.status()) ? 127 : 1;
@@ -415,6 +528,7 @@ void job_supervisor::finish() {
     }
   }
   remove_remote_shared_memory(plan_.job_id, remote_hosts, remote_cleanup_time);
+  remove_simulation();
 
   if (interrupt_decided_status_) print_line("interrupted by " + signal_name(interrupt_signal_));
 }

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "byte_size.hpp"
 #include "hosts.hpp"
 #include "program_path.hpp"
 #include "provider.hpp"
 #include "random_id.hpp"
+#include "simulated_network.hpp"
 
 namespace drust::launcher {
 
@@ -44,6 +46,7 @@ struct requested_node {
 absl::StatusOr<::std::string> choose_provider(const drun_options& options, const ::std::optional<cluster_file>& cluster,
                                               bool every_node_is_local, const ::std::string& cluster_name) {
   ::std::string provider(auto_provider);
+  ::std::string chosen_by = "--provider";
   if (options.provider) {
     auto normalized = normalize_provider(*options.provider);
     if (!normalized.ok()) return absl::InvalidArgumentError(absl::StrCat("--provider: ", normalized.status().message()));
@@ -55,9 +58,12 @@ absl::StatusOr<::std::string> choose_provider(const drun_options& options, const
           absl::StrCat("DRUST_PROVIDER in the environment: ", normalized.status().message()));
     }
     provider = *normalized;
+    chosen_by = "DRUST_PROVIDER in the environment";
   } else if (cluster && cluster->provider) {
     provider = *cluster->provider;
+    chosen_by = absl::StrCat(cluster_name, "'s \"provider\"");
   }
+  if (options.separate_networks) return provider_across_namespaces(provider, chosen_by);
   if (provider == auto_provider) return automatic_provider(every_node_is_local);
   if (provider == "shm" && !every_node_is_local) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -144,6 +150,10 @@ absl::StatusOr<job_plan> make_job_plan(const drun_options& options, const ::std:
     planned_node& node = plan.nodes[i];
     if (options.cores) {
       node.cores = *options.cores;
+    } else if (options.cpu_quota) {
+      // A node under a quota of F cores stands for a machine of F cores: it can run ceil(F)
+      // threads at once, whatever this machine has.
+      node.cores = ::std::max(1, static_cast<int>(::std::ceil(*options.cpu_quota - 1e-9)));
     } else if (requested[i].cores) {
       node.cores = *requested[i].cores;
     } else if (node.local) {
@@ -194,6 +204,20 @@ absl::StatusOr<job_plan> make_job_plan(const drun_options& options, const ::std:
   }
 
   const bool every_node_is_local = plan.every_node_is_local();
+  if (options.net_delay && !options.separate_networks) {
+    return absl::InvalidArgumentError("--net-delay delays each node's network link, which only --netns gives it: add --netns");
+  }
+  if ((options.cpu_quota || options.separate_networks) && !every_node_is_local) {
+    const planned_node& remote =
+        *::std::find_if(plan.nodes.begin(), plan.nodes.end(), [](const planned_node& node) { return !node.local; });
+    return absl::InvalidArgumentError(absl::StrCat(
+        options.cpu_quota ? "--cpu-quota" : "--netns", " simulates a cluster on this machine, but ", cluster_name,
+        " has nodes on other hosts (nodes[", remote.id, "] on \"", remote.host,
+        "\"): run a simulated cluster with -n N, or a real one without these options"));
+  }
+  plan.cpu_quota = options.cpu_quota;
+  plan.separate_networks = options.separate_networks;
+  plan.net_delay = options.net_delay;
   DRUST_ASSIGN_OR_RETURN(plan.provider, choose_provider(options, cluster, every_node_is_local, cluster_name));
 
   // The controller: loopback when the job stays on this machine, else where the file says.

@@ -41,6 +41,10 @@ struct drun_options {
   ::std::chrono::milliseconds bootstrap_timeout{30'000};     // --bootstrap-timeout
   bool verbose = false;                                      // --verbose
   bool stats = false;                                        // --stats
+  // The simulated cluster (docs/simulation.md): local nodes only.
+  ::std::optional<double> cpu_quota;                         // --cpu-quota: cores per node
+  bool separate_networks = false;                            // --netns
+  ::std::optional<::std::chrono::microseconds> net_delay;    // --net-delay (needs --netns)
 };
 
 struct planned_node {
@@ -71,6 +75,12 @@ struct job_plan {
   bool verbose = false;
   bool stats = false;                 // print the nodes' counters at the end
   ::std::chrono::milliseconds bootstrap_timeout{30'000};
+  // The simulated cluster: every node in a cgroup with this quota, and/or in its own network
+  // namespace (then the controller's and the nodes' fabric addresses are filled in by run_job,
+  // once the network exists).
+  ::std::optional<double> cpu_quota;
+  bool separate_networks = false;
+  ::std::optional<::std::chrono::microseconds> net_delay;
 
   bool every_node_is_local() const;
 };

@@ -25,6 +25,14 @@ struct exec_request {
   ::std::vector<::std::string> environment;
   bool keep_stdin = false;
   bool tag_output = false;
+  node_confinement confinement;
+};
+
+// What the child reports through its error pipe when it cannot go on: the step and its errno.
+enum class child_step : int { exec, cgroup, network_namespace };
+struct child_failure {
+  child_step step = child_step::exec;
+  int error = 0;
 };
 
 ::std::vector<::std::string> child_environment(
@@ -61,7 +69,7 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
 
   int output_pipe[2] = {-1, -1};
   int errors_pipe[2] = {-1, -1};
-  int exec_error_pipe[2] = {-1, -1};  // the child writes errno here if exec fails; CLOEXEC closes it otherwise
+  int exec_error_pipe[2] = {-1, -1};  // the child writes a child_failure here; CLOEXEC closes it on exec
   if (request.tag_output && (::pipe2(output_pipe, O_CLOEXEC) != 0 || ::pipe2(errors_pipe, O_CLOEXEC) != 0)) {
     close_pair(output_pipe);
     close_pair(errors_pipe);
@@ -73,12 +81,25 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
     return errno_status("cannot create a pipe");
   }
 
+  const char* cgroup_procs_file =
+      request.confinement.cgroup_procs_file.empty() ? nullptr : request.confinement.cgroup_procs_file.c_str();
+  const int namespace_fd = request.confinement.network_namespace_fd;
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid == 0) {
+    auto give_up = [&](child_step step) {
+      child_failure failure{step, errno};
+      ssize_t ignored = ::write(exec_error_pipe[1], &failure, sizeof failure);
+      (void)ignored;
+      ::_exit(127);
+    };
     ::setpgid(0, 0);
     reset_signals_in_child();
     if (!die_with_parent_in_child(parent)) ::_exit(127);
+    // Here, in the child, rather than by the parent after fork: the program must never run outside
+    // its cgroup or namespace, not even for the moment before the parent would have moved it.
+    if (cgroup_procs_file != nullptr && !enter_cgroup_in_child(cgroup_procs_file)) give_up(child_step::cgroup);
+    if (namespace_fd >= 0 && !enter_network_namespace_in_child(namespace_fd)) give_up(child_step::network_namespace);
     if (!request.keep_stdin) {
       int nothing = ::open("/dev/null", O_RDONLY);
       if (nothing >= 0) ::dup2(nothing, STDIN_FILENO);
@@ -92,10 +113,7 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
     } else {
       ::execve(request.path.c_str(), argv.data(), envp.data());
     }
-    int error = errno;
-    ssize_t ignored = ::write(exec_error_pipe[1], &error, sizeof error);
-    (void)ignored;
-    ::_exit(127);
+    give_up(child_step::exec);
   }
   int fork_error = errno;
   ::close(exec_error_pipe[1]);
@@ -109,16 +127,27 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
   }
   ::setpgid(pid, pid);  // also here, so that a signal sent right after fork reaches the group
 
-  int exec_error = 0;
+  child_failure failure;
   ssize_t got;
-  do got = ::read(exec_error_pipe[0], &exec_error, sizeof exec_error);
+  do got = ::read(exec_error_pipe[0], &failure, sizeof failure);
   while (got < 0 && errno == EINTR);
   ::close(exec_error_pipe[0]);
-  if (got == sizeof exec_error) {
+  if (got == sizeof failure) {
     ::waitpid(pid, nullptr, 0);
     if (output_pipe[0] >= 0) ::close(output_pipe[0]);
     if (errors_pipe[0] >= 0) ::close(errors_pipe[0]);
-    return absl::NotFoundError(absl::StrCat("cannot run '", shown_program, "': ", ::std::strerror(exec_error)));
+    const char* reason = ::std::strerror(failure.error);
+    switch (failure.step) {
+      case child_step::cgroup:
+        return absl::UnavailableError(
+            absl::StrCat("cannot enter the cgroup of ", request.confinement.cgroup_procs_file, ": ", reason));
+      case child_step::network_namespace:
+        return absl::UnavailableError(
+            absl::StrCat("cannot enter the network namespace ", request.confinement.network_namespace, ": ", reason));
+      case child_step::exec:
+        break;
+    }
+    return absl::NotFoundError(absl::StrCat("cannot run '", shown_program, "': ", reason));
   }
 
   started_node started;
@@ -177,8 +206,10 @@ bool reads_drun_stdin(const planned_node& node) { return node.id == 0 && ::isatt
 }
 
 absl::StatusOr<started_node> start_node(const job_plan& plan, const planned_node& node,
-                                        const ::std::string& controller_address) {
+                                        const ::std::string& controller_address,
+                                        const node_confinement& confinement) {
   exec_request request;
+  request.confinement = confinement;
   request.keep_stdin = reads_drun_stdin(node);
   request.tag_output = plan.tag_output;
   if (node.local) {

@@ -16,6 +16,14 @@
 
 namespace drust::launcher {
 
+// What confines a local node besides its process group (docs/simulation.md), entered in the
+// child before exec so that no code of the program runs outside it.
+struct node_confinement {
+  ::std::string cgroup_procs_file;   // --cpu-quota: the cgroup.procs file of the node's cgroup, or empty
+  int network_namespace_fd = -1;     // --netns: the node's network namespace, open, or -1
+  ::std::string network_namespace;   // its name, for messages
+};
+
 struct started_node {
   pid_t pid = -1;       // the node process, or the ssh client that runs it
   int output_fd = -1;   // read ends of its stdout and stderr with --tag-output, else -1
@@ -36,9 +44,11 @@ struct started_node {
 // would hang the job; /dev/null gives the program an honest end of input instead.
 bool reads_drun_stdin(const planned_node& node);
 
-// Starts `node`; a node that does not read drun's stdin reads /dev/null. The error says why the
-// program could not be executed.
+// Starts `node`, a local one inside `confinement`; a node that does not read drun's stdin reads
+// /dev/null. The error says why the program could not be executed (NotFound: exit status 127) or
+// could not be confined.
 absl::StatusOr<started_node> start_node(const job_plan& plan, const planned_node& node,
-                                        const ::std::string& controller_address);
+                                        const ::std::string& controller_address,
+                                        const node_confinement& confinement = {});
 
 }  // namespace drust::launcher
