@@ -560,9 +560,10 @@ void usage() {
       stderr,
       "usage: socialnet [--users N] [--requests N] [--clients N] [--workers N] [--seed S]\n"
       "  defaults: --users 1000 --requests 20000 --clients 4 --workers 2 --seed 42\n"
-      "  (--users at least 2, --clients 1 to 65536, --workers 1 to 1024)\n");
+      "  (--users 2 to 2147483647, --clients 1 to 65536, --workers 1 to 1024)\n");
 }
 
+// Reads the flags into `o`; on bad input says what is wrong and returns false.
 bool parse(int argc, char** argv, options& o) {
   for (int i = 1; i < argc; ++i) {
     const std::string_view flag = argv[i];
@@ -576,13 +577,23 @@ bool parse(int argc, char** argv, options& o) {
       std::fprintf(stderr, "socialnet: unknown flag '%s'\n", argv[i]);
       return false;
     }
-    if (i + 1 == argc) return false;
+    if (i + 1 == argc) {
+      std::fprintf(stderr, "socialnet: %s needs a value\n", argv[i]);
+      return false;
+    }
     char* end = nullptr;
     *target = std::strtoull(argv[++i], &end, 10);
-    if (end == argv[i] || *end != '\0') return false;
+    if (end == argv[i] || *end != '\0') {
+      std::fprintf(stderr, "socialnet: %s takes a whole number, not '%s'\n", argv[i - 1], argv[i]);
+      return false;
+    }
   }
-  return o.users >= 2 && o.users < (1ULL << 31) && o.clients >= 1 && o.clients <= 65536 &&
-         o.workers >= 1 && o.workers <= 1024;
+  const char* problem = o.users < 2 || o.users >= (1ULL << 31) ? "--users must be 2 to 2147483647"
+                        : o.clients < 1 || o.clients > 65536   ? "--clients must be 1 to 65536"
+                        : o.workers < 1 || o.workers > 1024    ? "--workers must be 1 to 1024"
+                                                               : nullptr;
+  if (problem != nullptr) std::fprintf(stderr, "socialnet: %s\n", problem);
+  return problem == nullptr;
 }
 
 // Starts `count` workers of one service, each running `worker(inbox, arguments...)`, and returns
