@@ -1,0 +1,185 @@
+"""Tests of the workload report's pure parts (samples/bench/workloads): reading a program's output,
+the speedup and overhead maths, the verdicts, the tables and the plot. No program runs here and
+nothing is timed.
+
+  python3 test_workloads.py [PATH/TO/workloads]     (meson: the test bench_workloads_harness)
+"""
+
+import importlib.machinery
+import importlib.util
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+SCRIPT = Path(sys.argv.pop(1) if len(sys.argv) > 1 else Path(__file__).with_name("workloads"))
+_loader = importlib.machinery.SourceFileLoader("workloads", str(SCRIPT))
+_spec = importlib.util.spec_from_loader("workloads", _loader)
+workloads = importlib.util.module_from_spec(_spec)
+_loader.exec_module(workloads)
+
+GEMM = workloads.WORKLOADS_BY_NAME["gemm"]  # 8-node target 6.5x
+KV = workloads.WORKLOADS_BY_NAME["kvstore"]  # 8-node target 4x
+
+
+def ok(throughput, checksum="c1", wall=1.0):
+    return workloads.Run("ok", wall, checksum, throughput, "ops/s")
+
+
+def ports(**by_nodes):
+    """ports(n1=[runs], n8=[runs]) -> {1: [...], 8: [...]}."""
+    return {int(key[1:]): runs for key, runs in by_nodes.items()}
+
+
+class ParseOutput(unittest.TestCase):
+    def test_reads_checksum_throughput_and_unit(self):
+        text = ("kvstore: 20000 keys\nchecksum 18f47eb37f1bbee4\n"
+                "throughput 6345100 ops/s (mixed phase 0.032 s)\n")
+        result = workloads.parse_output(text)
+        self.assertEqual(result.checksum, "18f47eb37f1bbee4")
+        self.assertEqual(result.throughput, 6345100.0)
+        self.assertEqual(result.unit, "ops/s")
+
+    def test_negative_checksum_and_decimal_throughput(self):
+        result = workloads.parse_output("checksum -13548.073806886199\nthroughput 10.4154 GFLOP/s\n")
+        self.assertEqual(result.checksum, "-13548.073806886199")
+        self.assertAlmostEqual(result.throughput, 10.4154)
+        self.assertEqual(result.unit, "GFLOP/s")
+
+    def test_lines_that_only_mention_the_words_are_ignored(self):
+        text = "the checksum is below\nchecksum abc\nthroughput 5 req/s\nthroughput: fine\n"
+        self.assertEqual(workloads.parse_output(text).checksum, "abc")
+
+    def test_missing_or_repeated_lines_are_errors(self):
+        for text, words in (("throughput 5 ops/s\n", "0 'checksum"),
+                            ("checksum a\n", "0 'throughput"),
+                            ("checksum a\nchecksum b\nthroughput 5 ops/s\n", "2 'checksum"),
+                            ("checksum a\nthroughput 5 ops/s\nthroughput 6 ops/s\n", "2 'throughput")):
+            with self.subTest(text=text):
+                with self.assertRaisesRegex(workloads.OutputError, words):
+                    workloads.parse_output(text)
+
+    def test_a_throughput_that_is_not_a_positive_number_is_an_error(self):
+        with self.assertRaisesRegex(workloads.OutputError, "no number"):
+            workloads.parse_output("checksum a\nthroughput fast ops/s\n")
+        with self.assertRaisesRegex(workloads.OutputError, "not positive"):
+            workloads.parse_output("checksum a\nthroughput 0 ops/s\n")
+
+
+class Summarise(unittest.TestCase):
+    def test_speedup_is_the_ratio_of_median_throughputs(self):
+        original = [ok(100), ok(90), ok(300)]  # median 100
+        summary = workloads.summarise(GEMM, original, ports(
+            n1=[ok(99), ok(98), ok(500)], n2=[ok(190)], n4=[ok(400)], n8=[ok(700)]))
+        self.assertAlmostEqual(summary["speedup"][1], 0.99)
+        self.assertAlmostEqual(summary["speedup"][2], 1.9)
+        self.assertAlmostEqual(summary["speedup"][8], 7.0)
+        self.assertAlmostEqual(summary["overhead_percent"], 1.0)
+        self.assertTrue(summary["met"])
+        self.assertEqual(summary["verdict"], "met")
+
+    def test_overhead_above_two_percent_is_not_met(self):
+        summary = workloads.summarise(GEMM, [ok(100)], ports(n1=[ok(97)], n2=[ok(200)], n4=[ok(400)],
+                                                             n8=[ok(700)]))
+        self.assertAlmostEqual(summary["overhead_percent"], 3.0)
+        self.assertFalse(summary["met"])
+        self.assertIn("1-node overhead 3.0% > 2%", summary["verdict"])
+
+    def test_eight_nodes_below_the_target_is_not_met(self):
+        summary = workloads.summarise(KV, [ok(100)], ports(n1=[ok(100)], n2=[ok(200)], n4=[ok(300)],
+                                                           n8=[ok(350)]))
+        self.assertFalse(summary["met"])
+        self.assertIn("8 nodes 3.50x < 4x", summary["verdict"])
+
+    def test_a_checksum_mismatch_is_a_failure_not_a_figure(self):
+        summary = workloads.summarise(KV, [ok(100, "good")], ports(
+            n1=[ok(100, "good")], n2=[ok(200, "good")], n4=[ok(400, "bad")], n8=[ok(800, "good")]))
+        self.assertNotIn(4, summary["speedup"])
+        self.assertIn("checksum mismatch (bad, original good)", summary["port_status"][4])
+        self.assertFalse(summary["met"])
+        self.assertIn("4 nodes: checksum mismatch", summary["verdict"])
+
+    def test_a_mismatch_in_any_repeat_counts(self):
+        summary = workloads.summarise(KV, [ok(100, "a"), ok(100, "a")],
+                                      ports(n1=[ok(100, "a"), ok(100, "b")]))
+        self.assertIn("checksum mismatch", summary["port_status"][1])
+
+    def test_a_failed_run_and_a_configuration_not_run(self):
+        timeout = workloads.Run("timeout (> 60 s)", 60.0)
+        summary = workloads.summarise(GEMM, [ok(100)], ports(n1=[ok(100)], n2=[timeout]))
+        self.assertEqual(summary["port_status"][2], "timeout (> 60 s)")
+        self.assertEqual(summary["port_status"][8], "not run")
+        self.assertFalse(summary["met"])
+
+    def test_an_original_that_failed_gives_no_speedups(self):
+        failed = workloads.Run("failed (exit status 1)", 0.5)
+        summary = workloads.summarise(GEMM, [failed], ports(n1=[ok(100)], n8=[ok(800)]))
+        self.assertEqual(summary["speedup"], {})
+        self.assertEqual(summary["port_status"][1], "no original")
+        self.assertIn("original: failed (exit status 1)", summary["verdict"])
+
+    def test_an_original_whose_checksum_varies_is_reported(self):
+        summary = workloads.summarise(GEMM, [ok(100, "a"), ok(100, "b")], ports(n1=[ok(100, "a")]))
+        self.assertIn("original not deterministic", summary["original_status"])
+        self.assertEqual(summary["speedup"], {})
+
+
+class Tables(unittest.TestCase):
+    def rows(self):
+        met = workloads.summarise(GEMM, [ok(10)], ports(n1=[ok(10)], n2=[ok(20)], n4=[ok(40)],
+                                                        n8=[ok(66)]))
+        mismatch = workloads.summarise(KV, [ok(1e6, "a")], ports(n1=[ok(1e6, "a")], n2=[ok(2e6, "z")],
+                                                                 n4=[ok(3e6, "a")], n8=[ok(3e6, "a")]))
+        dataframe = workloads.WORKLOADS_BY_NAME["dataframe"]
+        return [(GEMM, met, None), (KV, mismatch, None), (dataframe, None, "not built")]
+
+    def test_markdown_table_shows_speedups_failures_and_verdicts(self):
+        table = workloads.markdown_table(self.rows(), "a CPU quota of 0.25 cores")
+        lines = table.splitlines()
+        gemm = next(line for line in lines if line.startswith("| GEMM "))
+        kv = next(line for line in lines if line.startswith("| KV "))
+        dataframe = next(line for line in lines if line.startswith("| DataFrame "))
+        self.assertIn("| 1.00x | 2.00x | 4.00x | 6.60x | +0.0% | 6.5x | 5.93x | met |", gemm)
+        self.assertIn("**checksum mismatch (z, original a)**", kv)
+        self.assertIn("3.00x", kv)
+        self.assertIn("**not met:", kv)
+        self.assertIn("not built", dataframe)
+        self.assertIn("6x | 5.57x | not met: not built", dataframe)
+        self.assertIn("a CPU quota of 0.25 cores", table)
+        # Every row has as many cells as the header.
+        cells = {line.count("|") for line in lines if line.startswith("|")}
+        self.assertEqual(len(cells), 1, table)
+
+    def test_demo_table_marks_a_mismatch(self):
+        results = [(GEMM, ok(38, "x", 0.2), ok(19, "x", 1.2), None),
+                   (KV, ok(2.89e6, "a", 0.2), ok(1.9e4, "b", 13.0), None),
+                   (workloads.WORKLOADS_BY_NAME["socialnet"], None, None, "not built")]
+        table = workloads.demo_table(results, 4).splitlines()
+        self.assertEqual(len(table), 4)
+        self.assertRegex(table[1], r"^gemm +x +x +yes +38 ops/s +19 ops/s +0.2 / 1.2$")
+        self.assertRegex(table[2], r"^kvstore +a +b +NO +2.89 M ops/s +19 k ops/s")
+        self.assertRegex(table[3], r"^socialnet +not built$")
+
+    def test_format_throughput(self):
+        self.assertEqual(workloads.format_throughput(6345100, "ops/s"), "6.35 M ops/s")
+        self.assertEqual(workloads.format_throughput(18884, "ops/s"), "18.9 k ops/s")
+        self.assertEqual(workloads.format_throughput(10.4154, "GFLOP/s"), "10.4 GFLOP/s")
+
+    def test_unknown_workload_is_a_usage_error(self):
+        with self.assertRaisesRegex(SystemExit, "unknown workload nope"):
+            workloads.select_workloads("gemm,nope")
+        self.assertEqual([w.name for w in workloads.select_workloads("kvstore,gemm")], ["kvstore", "gemm"])
+
+
+class Plot(unittest.TestCase):
+    def test_draws_a_png(self):
+        if importlib.util.find_spec("matplotlib") is None:
+            self.skipTest(f"{sys.executable} has no matplotlib (python3-matplotlib)")
+        with tempfile.TemporaryDirectory() as directory:
+            path = Path(directory) / "plot.png"
+            workloads.draw_plot(Tables().rows(), path, "test")
+            self.assertEqual(path.read_bytes()[:8], b"\x89PNG\r\n\x1a\n")
+
+
+if __name__ == "__main__":
+    unittest.main()
