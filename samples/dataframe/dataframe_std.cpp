@@ -515,7 +515,7 @@ grouped<Accumulator> run_query(const dataframe& frame, const char* name, std::in
   ++clock.queries;
   long long occurring = 0;
   for (std::size_t key = 0; key < groups.size(); ++key) occurring += groups[key].rows > 0 ? 1 : 0;
-  std::printf("%s: %lld groups, %.4f s\n", name, occurring, seconds);
+  std::printf("%s: %lld group%s, %.4f s\n", name, occurring, occurring == 1 ? "" : "s", seconds);
   return groups;
 }
 
