@@ -369,7 +369,7 @@ absl::Status simulated_network::remove() {
 ::std::vector<removed_leftover> remove_stale_networks() {
   ::std::vector<removed_leftover> removed;
   ::std::vector<::std::string> stale_namespaces;
-  ::std::vector<::std::string> stale_jobs;  // by command below
+  ::std::vector<::std::string> stale_jobs;  // the job of each command
   if (DIR* listing = ::opendir(namespace_directory); listing != nullptr) {
     while (dirent* entry = ::readdir(listing)) {
       ::std::string name = entry->d_name;

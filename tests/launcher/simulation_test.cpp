@@ -301,6 +301,19 @@ TEST_SUITE("cpu_quota") {
     CHECK_MESSAGE(cgroups_of(job.job_id).empty(), "left: " << joined(cgroups_of(job.job_id)));
   }
 
+  TEST_CASE("a node killed mid-run: the job stops and its cgroups are removed") {
+    drust_test::background_process job_process({drun, "--verbose", "-n", "3", "--cpu-quota", "0.5", sleeper_app, "60000"});
+    started_job job = drust_test::wait_until_started(job_process, 30s);
+    REQUIRE(::kill(job.pids[1], SIGKILL) == 0);
+    auto result = job_process.wait(run_limit);
+    INFO("stderr: " << result.err);
+    REQUIRE_FALSE(result.timed_out);
+    CHECK(result.exit_code == 128 + SIGKILL);
+    CHECK(contains(result.err, "node 1 (host localhost, pid " + std::to_string(job.pids[1]) + ") was killed by SIGKILL"));
+    check_nothing_left(job);
+    CHECK_MESSAGE(cgroups_of(job.job_id).empty(), "left: " << joined(cgroups_of(job.job_id)));
+  }
+
   TEST_CASE("drun killed by SIGKILL leaves its cgroups; the next drun removes them") {
     drust_test::background_process job_process(
         {drun, "--verbose", "-n", "2", "--cpu-quota", "0.5", sleeper_app, "60000"});
@@ -364,6 +377,19 @@ TEST_SUITE("netns") {
     INFO("stderr: " << result.err);
     REQUIRE_FALSE(result.timed_out);
     CHECK(result.exit_code == 128 + SIGTERM);
+    check_nothing_left(job);
+    CHECK_MESSAGE(network_of(job.job_id).empty(), "left: " << joined(network_of(job.job_id)));
+  }
+
+  TEST_CASE("a node killed mid-run: the job stops and its network is removed") {
+    drust_test::background_process job_process({drun, "--verbose", "-n", "3", "--netns", sleeper_app, "60000"});
+    started_job job = drust_test::wait_until_started(job_process, 30s);
+    REQUIRE(::kill(job.pids[2], SIGKILL) == 0);
+    auto result = job_process.wait(run_limit);
+    INFO("stderr: " << result.err);
+    REQUIRE_FALSE(result.timed_out);
+    CHECK(result.exit_code == 128 + SIGKILL);
+    CHECK(contains(result.err, "node 2 (host localhost, pid " + std::to_string(job.pids[2]) + ") was killed by SIGKILL"));
     check_nothing_left(job);
     CHECK_MESSAGE(network_of(job.job_id).empty(), "left: " << joined(network_of(job.job_id)));
   }
