@@ -48,6 +48,15 @@ absl::Status read_exact(int fd, char* out, ::std::size_t size, steady_clock::tim
   return ntohl(network);
 }
 
+// A frame's JSON text as an object, or an error.
+absl::StatusOr<nlohmann::json> parse_frame_body(::std::string_view body) {
+  auto message = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (message.is_discarded() || !message.is_object()) {
+    return absl::InvalidArgumentError("control frame is not a JSON object");
+  }
+  return message;
+}
+
 }  // namespace
 
 ::std::string encode_frame(const nlohmann::json& message) {
@@ -88,11 +97,7 @@ absl::StatusOr<nlohmann::json> receive_frame(int fd, milliseconds timeout) {
   }
   ::std::string body(length, '\0');
   DRUST_RETURN_IF_ERROR(read_exact(fd, body.data(), length, deadline));
-  auto message = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (message.is_discarded() || !message.is_object()) {
-    return absl::InvalidArgumentError("control frame is not a JSON object");
-  }
-  return message;
+  return parse_frame_body(body);
 }
 
 absl::StatusOr<::std::optional<nlohmann::json>> frame_reader::next() {
@@ -102,13 +107,10 @@ absl::StatusOr<::std::optional<nlohmann::json>> frame_reader::next() {
     return absl::InvalidArgumentError(absl::StrCat("control frame of ", length, " bytes is too large"));
   }
   if (buffer_.size() < 4 + static_cast<::std::size_t>(length)) return ::std::optional<nlohmann::json>{};
-  auto message = nlohmann::json::parse(buffer_.begin() + 4, buffer_.begin() + 4 + length, nullptr,
-                                       /*allow_exceptions=*/false);
+  absl::StatusOr<nlohmann::json> message = parse_frame_body(::std::string_view(buffer_).substr(4, length));
   buffer_.erase(0, 4 + static_cast<::std::size_t>(length));
-  if (message.is_discarded() || !message.is_object()) {
-    return absl::InvalidArgumentError("control frame is not a JSON object");
-  }
-  return ::std::optional<nlohmann::json>(::std::move(message));
+  if (!message.ok()) return message.status();
+  return ::std::optional<nlohmann::json>(*::std::move(message));
 }
 
 ::std::optional<::std::int64_t> integer_field(const nlohmann::json& message, const char* name) {

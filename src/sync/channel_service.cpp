@@ -24,34 +24,6 @@ using detail::channel_outcome;
   return bytes;
 }
 
-// How far ahead of the next expected one a post's sequence number may be: further is garbage
-// (a real sender's posts are reordered only by the few messages in flight at once).
-constexpr ::std::uint64_t max_sequence_lead = ::std::uint64_t{1} << 20;
-
-// A channel message read back from a peer's bytes, or why it is malformed: its operation must be
-// one that `kind` carries (posts: send and drops; requests: clone, bounded send, try_recv), and
-// only sends carry a value.
-::std::string_view read_channel_message(::std::string_view bytes, fabric::message_kind kind, channel_message& message,
-                                        ::std::string_view& value) {
-  fabric::wire_reader in(bytes);
-  if (!in.read(message)) return "shorter than a channel message";
-  value = in.take_rest();
-  const bool post = kind == message_kinds::channel_post;
-  switch (message.op) {
-    case channel_operation::send:
-    case channel_operation::send_bounded:
-      if (post != (message.op == channel_operation::send)) break;
-      return {};
-    case channel_operation::drop_sender:
-    case channel_operation::drop_receiver:
-    case channel_operation::clone:
-    case channel_operation::try_recv:
-      if (post != (message.op != channel_operation::clone && message.op != channel_operation::try_recv)) break;
-      return value.empty() ? ::std::string_view() : "a value on an operation that carries none";
-  }
-  return post ? "not an operation that a channel post carries" : "not an operation that a channel request carries";
-}
-
 // Waits on `state.changed` until `deadline` (clock::time_point::max(): without one); false when
 // the deadline passed.
 bool wait_until(channel_state& state, clock::time_point deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.lock) {

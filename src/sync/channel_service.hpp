@@ -26,26 +26,9 @@
 #include "absl/synchronization/mutex.h"
 #include "common/status.hpp"
 #include "fabric/transport.hpp"
+#include "sync/channel_wire.hpp"
 
 namespace drust::sync {
-
-// What a channel message asks of the channel `id` at its home.
-enum class channel_operation : ::std::uint32_t {
-  send,           // channel_post: queue the tail's value
-  drop_sender,    // channel_post
-  drop_receiver,  // channel_post
-  clone,          // channel_request: one more sender
-  send_bounded,   // channel_request: queue the tail's value unless full
-  try_recv,       // channel_request: the next value, if any
-};
-
-struct channel_message {
-  ::std::uint64_t id;
-  ::std::uint64_t sequence;  // channel_post: this node's serial towards the home
-  channel_operation op;
-  ::std::uint32_t unused;
-};
-static_assert(::std::is_trivially_copyable_v<channel_message> && sizeof(channel_message) == 24);
 
 // One channel at its home.
 struct channel_state {
