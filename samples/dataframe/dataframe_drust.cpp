@@ -46,11 +46,16 @@
 
 namespace {
 
+// The table is cut in 16 chunks unless --chunk-rows says otherwise: enough for 16 workers, and
+// few, because a chunk's partial result for a query by id3 or id6 holds up to rows / K groups, so
+// the partial results to write and merge grow with the number of chunks.
+constexpr std::int64_t default_chunks = 16;
+
 struct options {
   std::int64_t rows = 1'000'000;
-  std::int64_t groups = 100;  // db-benchmark's K
-  std::int64_t chunk_rows = 100'000;
-  int threads = 0;  // 0: drust::std::thread::hardware_concurrency()
+  std::int64_t groups = 100;    // db-benchmark's K
+  std::int64_t chunk_rows = 0;  // 0: rows / default_chunks, rounded up
+  int threads = 0;              // 0: drust::std::thread::hardware_concurrency()
   std::uint64_t seed = 1;
 };
 
@@ -60,8 +65,8 @@ struct options {
       "dataframe: %s\n"
       "usage: dataframe [--rows N] [--groups K] [--chunk-rows N] [--threads W] [--seed S]\n"
       "  db-benchmark's G1 table of N rows (default 1000000) with K groups (default 100,\n"
-      "  at most 4096), in chunks of --chunk-rows rows (default 100000), queried by W\n"
-      "  worker threads (default: the hardware's)\n",
+      "  at most 4096), in chunks of --chunk-rows rows (default: N / 16, rounded up),\n"
+      "  queried by W worker threads (default: the hardware's)\n",
       why);
   std::exit(2);
 }
@@ -104,7 +109,9 @@ options parse_options(int argc, char** argv) {
       usage(("unknown flag " + flag).c_str());
     }
   }
-  if (parsed.rows < 1 || parsed.chunk_rows < 1) usage("--rows and --chunk-rows must be at least 1");
+  if (parsed.rows < 1) usage("--rows must be at least 1");
+  if (parsed.chunk_rows == 0)
+    parsed.chunk_rows = (parsed.rows + default_chunks - 1) / default_chunks;
   // q2 groups by (id1, id2) into a dense table of K * K groups; rows / K must fit a code.
   if (parsed.groups < 1 || parsed.groups > 4096) usage("--groups must be between 1 and 4096");
   if (parsed.rows / parsed.groups > std::numeric_limits<std::int32_t>::max())
