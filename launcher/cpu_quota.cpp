@@ -186,7 +186,6 @@ absl::StatusOr<cpu_quota_cgroups> cpu_quota_cgroups::create(const cpu_hierarchy&
                                                             const ::std::string& job_id, int nodes,
                                                             double cores) {
   cpu_quota_cgroups cgroups;
-  cgroups.version_ = hierarchy.version;
   cgroups.job_directory_ = absl::StrCat(hierarchy.root, "/", job_directory_prefix, job_id);
   const long long quota_us = ::std::llround(cores * static_cast<double>(period.count()));
 
@@ -221,9 +220,8 @@ absl::StatusOr<cpu_quota_cgroups> cpu_quota_cgroups::create(const cpu_hierarchy&
   return cgroups;
 }
 
-cpu_quota_cgroups cpu_quota_cgroups::existing(int version, const ::std::string& job_directory) {
+cpu_quota_cgroups cpu_quota_cgroups::existing(const ::std::string& job_directory) {
   cpu_quota_cgroups cgroups;
-  cgroups.version_ = version;
   cgroups.job_directory_ = job_directory;
   for (const ::std::string& node : subdirectories(job_directory)) {
     cgroups.node_directories_.push_back(absl::StrCat(job_directory, "/", node));
@@ -259,7 +257,7 @@ absl::Status cpu_quota_cgroups::remove(::std::chrono::milliseconds patience) {
       const ::std::string job_id = name.substr(::std::strlen(job_directory_prefix));
       if (!looks_like_job_id(job_id) || job_is_alive(job_id)) continue;
       ::std::string directory = absl::StrCat(hierarchy.root, "/", name);
-      cpu_quota_cgroups stale = cpu_quota_cgroups::existing(hierarchy.version, directory);
+      cpu_quota_cgroups stale = cpu_quota_cgroups::existing(directory);
       if (stale.remove(::std::chrono::seconds(1)).ok()) removed.push_back({job_id, directory});
     }
   }

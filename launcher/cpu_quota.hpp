@@ -49,21 +49,19 @@ class cpu_quota_cgroups {
                                                   double cores);
 
   // The cgroups of a job that exist already under `job_directory` (a dead job's, to remove them).
-  static cpu_quota_cgroups existing(int version, const ::std::string& job_directory);
+  static cpu_quota_cgroups existing(const ::std::string& job_directory);
 
   // The file a process writes "0" to in order to enter node `node`'s cgroup.
   const ::std::string& procs_file(int node) const {
     return procs_files_[static_cast<::std::size_t>(node)];
   }
   const ::std::string& job_directory() const { return job_directory_; }
-  int version() const { return version_; }
 
   // SIGKILLs what is still inside (processes a node left behind) and removes every cgroup of the
   // job. Returns an error naming what could not be removed, after trying for `patience`.
   absl::Status remove(::std::chrono::milliseconds patience = ::std::chrono::seconds(3));
 
  private:
-  int version_ = 2;
   ::std::string job_directory_;
   ::std::vector<::std::string> node_directories_;
   ::std::vector<::std::string> procs_files_;

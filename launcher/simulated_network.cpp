@@ -178,7 +178,8 @@ void empty_namespaces(const ::std::vector<::std::string>& names) {
 }
 
 // A lock held while a subnet is chosen and given to the bridge, so that two jobs starting at once
-// do not take the same one.
+// do not take the same one. Best effort: should the file not open (job_lock made its directory
+// already), two jobs starting at the same moment could pick the same subnet.
 class subnet_choice_lock {
  public:
   subnet_choice_lock() {

@@ -83,7 +83,6 @@ class simulated_network {
 
   ::std::string bridge_;
   ::std::string bridge_address_;
-  int prefix_length_ = 19;
   bool bridge_created_ = false;
   ::std::vector<::std::string> namespaces_;  // created ones, by node
   ::std::vector<::std::string> links_;       // the veth ends on the bridge, by node
