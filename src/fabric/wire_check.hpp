@@ -17,6 +17,7 @@
 #include <cstring>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 
 #include "common/status.hpp"
 #include "fabric/active_message.hpp"
