@@ -626,8 +626,11 @@ void transport::reject(const incoming_message& message, ::std::string_view what)
   log_rejected_message(node_, message.source, message.kind, what);
 }
 
-// Runs a handler; an exception it lets out (a decoder that met bytes it cannot read, say) becomes
-// a malformed-message error instead of ending the thread that polled.
+namespace {
+
+// Runs a handler; an exception it lets out becomes a malformed-message error instead of ending
+// the thread that polled. (Handlers catch their decoders' errors themselves: this is the net
+// under them, so that no input can take a node down.)
 template <class Handler>
 absl::Status run_handler(Handler&& handler) {
   try {
@@ -636,6 +639,8 @@ absl::Status run_handler(Handler&& handler) {
     return malformed_message(absl::StrCat("its handler failed: ", error.what()));
   }
 }
+
+}  // namespace
 
 void transport::dispatch(const wire_header& header, ::std::string_view payload) {
   const int source = static_cast<int>(header.source);

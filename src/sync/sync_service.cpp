@@ -281,8 +281,8 @@ absl::Status sync_service::serve(int source, const request& asked, reply& answer
       const unsigned width = asked.detail & 0xff;
       const auto op = static_cast<detail::atomic_op>(asked.detail >> 8);
       if (!atomic_table::valid_width(width) || op > detail::atomic_op::fetch_xor) {
-        return absl::InvalidArgumentError(absl::StrCat("an atomic operation ", asked.detail >> 8, " on ", width,
-                                                       " bytes: do all nodes run the same build?"));
+        return fabric::malformed_message(absl::StrCat("an atomic operation ", asked.detail >> 8, " on ", width,
+                                                      " bytes: do all nodes run the same build?"));
       }
       bool success = true;
       answered.a = atomic_table::apply(atomic_at(asked.state), op, width, asked.a, asked.b, success);
@@ -291,7 +291,7 @@ absl::Status sync_service::serve(int source, const request& asked, reply& answer
     }
     case operation::atomic_wait: {
       const unsigned width = asked.detail & 0xff;
-      if (!atomic_table::valid_width(width)) return absl::InvalidArgumentError("an atomic wait of a bad width");
+      if (!atomic_table::valid_width(width)) return fabric::malformed_message("an atomic wait of a bad width");
       answered.status =
           atomic_table::enter_wait(atomic_at(asked.state), width, asked.a, waiter) ? answer::queued : answer::done;
       return absl::OkStatus();
