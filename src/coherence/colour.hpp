@@ -3,11 +3,12 @@
 // The read cache on every node is keyed by the coloured address, so changing an object's colour
 // makes every cached copy of it unreachable: that is how a write "invalidates" without sending a
 // message (docs/design/coherence.md, DESIGN.md section 5). When the colour has no successor
-// (0xffff) the object cannot be recoloured and must be moved to a new address instead.
+// (0xffff) the object cannot be recoloured: it stays at the last colour (*saturated*), which no
+// reader ever caches, until an operation that may invalidate references gives it a fresh block.
 //
 //   coloured_address a(0x1000'0000'0040, 7);
 //   auto b = a.next_colour();              // std::optional: empty when the colour is 0xffff
-//   if (!b) { /* move the object */ }
+//   if (!b) { /* saturated: write in place, keep 0xffff */ }
 //   std::uint64_t k = b->raw();           // one 64-bit word, as stored in a handle
 //   assert(coloured_address::from_raw(k).address() == a.address());
 #pragma once
@@ -50,9 +51,8 @@ class coloured_address {
 
   constexpr coloured_address with_colour(::std::uint16_t c) const { return {address(), c}; }
 
-  // The same address with the next colour, or nullopt when the colour is max_colour: the caller
-  // must then move the object to a fresh address (a wrapped ::std::uint16_t could meet a stale
-  // copy).
+  // The same address with the next colour, or nullopt when the colour is max_colour: the object
+  // then stays at max_colour, never cached (a wrapped ::std::uint16_t could meet a stale copy).
   constexpr ::std::optional<coloured_address> next_colour() const {
     if (colour() == max_colour) return ::std::nullopt;
     return with_colour(static_cast<::std::uint16_t>(colour() + 1));

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <drust/detail/heap.hpp>
 
+#include "absl/container/flat_hash_map.h"
+
 namespace drust::detail {
 constinit thread_local borrow_index* this_thread_borrow_index = nullptr;
 }  // namespace drust::detail
@@ -26,6 +28,9 @@ struct borrow_table {
 
   ::std::array<slot, ring_size> ring;
   drust::detail::borrow_index index;
+  // Objects at the last colour are not in the index (a copy of one may go stale, coherence.md,
+  // "Colour saturation"): this maps each to the ring slot of the thread's latest copy of it.
+  absl::flat_hash_map<::std::uint64_t, ::std::size_t> saturated;
   ::std::size_t next = 0;
   object_store* owner = nullptr;
 
@@ -45,13 +50,34 @@ struct borrow_table {
       // The index must not name bytes whose pin is about to go.
       drust::detail::borrow_index_entry& stale = index.entries[drust::detail::borrow_index::slot(oldest.word)];
       if (stale.word == oldest.word && stale.bytes == oldest.copy.data()) stale = {};
+      auto mapped = saturated.find(oldest.word);
+      if (mapped != saturated.end() && mapped->second == next) saturated.erase(mapped);
     }
     oldest.copy = ::std::move(copy);  // releases the oldest pin
     oldest.word = word;
     const void* bytes = oldest.copy.data();
-    index.entries[drust::detail::borrow_index::slot(word)] = {word, size, bytes};
+    if (drust::detail::colour_of(word) == drust::detail::last_colour) {
+      saturated[word] = next;
+    } else {
+      index.entries[drust::detail::borrow_index::slot(word)] = {word, size, bytes};
+    }
     next = (next + 1) % ring_size;
     return bytes;
+  }
+
+  // `fresh` was just read from an object at the last colour. When the thread's previous copy of it
+  // holds the same bytes, no write came between the two borrows, and the previous copy serves this
+  // one too: pointers from borrows with no write between them (begin() and end(), two `*p`) point
+  // into one copy, as they would into the object. Otherwise the fresh copy is kept; the previous
+  // one (whose borrow ended before that write) ages out of the ring like any other.
+  const void* keep_saturated(::std::uint64_t word, ::std::size_t size, cached_copy fresh) {
+    if (auto it = saturated.find(word); it != saturated.end()) {
+      const cached_copy& previous = ring[it->second].copy;
+      if (previous.size() >= size && ::std::memcmp(previous.data(), fresh.data(), size) == 0) {
+        return previous.data();
+      }
+    }
+    return keep(word, size, ::std::move(fresh));
   }
 };
 
@@ -123,6 +149,9 @@ absl::StatusOr<const void*> object_store::borrow(::std::uint64_t word, ::std::si
     return bytes;
   }
   DRUST_ASSIGN_OR_RETURN(cached_copy copy, pin(word, size, alignment));
+  if (drust::detail::colour_of(word) == drust::detail::last_colour) [[unlikely]] {
+    return table.keep_saturated(word, size, ::std::move(copy));
+  }
   return table.keep(word, size, ::std::move(copy));
 }
 

@@ -3,10 +3,12 @@
 // - An immutable borrow of a remote object pins a copy in the node's read cache, keyed by the
 //   object's coloured address; a miss fills the copy with one one-sided read. `borrow` keeps the
 //   pin in the calling thread's recent-borrow table (for `*p`, `p->`); `pin` hands it to the caller
-//   (for drust::ref guards).
+//   (for drust::ref guards). An object at the last colour is never cached (each borrow reads it);
+//   `borrow` reuses the thread's previous copy of it when the bytes read are the same.
 // - A mutable borrow of a remote object moves it: a new block here, one one-sided read into it,
 //   and the old block freed at its home without waiting. Recolouring a local object is done
-//   inline by the handle (drust/detail/heap.hpp) and never reaches this class.
+//   inline by the handle (drust/detail/heap.hpp) and never reaches this class; nor does a local
+//   object at the last colour, which is written in place, saturated.
 // No message is ever sent to invalidate a copy.
 #pragma once
 

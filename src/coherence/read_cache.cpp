@@ -60,6 +60,7 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
                                                    " is not a power of two"));
   }
   alignment = ::std::max(alignment, default_alignment);
+  if (key.colour() == max_colour) [[unlikely]] return pin_private(key, size, alignment, fill);
   {
     // The hit path: the lock in reader mode, so that readers on every thread go on together.
     absl::ReaderMutexLock lock(&mu_);
@@ -120,6 +121,39 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
   mine->state.store(detail::entry_state::ready, ::std::memory_order_release);
   if (!mine->detached()) ring_push_back(mine);
   evict_over_capacity(&freed);
+  return cached_copy(this, mine);
+}
+
+absl::StatusOr<cached_copy> read_cache::pin_private(coloured_address key, ::std::size_t size,
+                                                    ::std::size_t alignment, fill_function fill) {
+  ::std::vector<::std::unique_ptr<entry>> freed;
+  auto owned = ::std::make_unique<entry>(key, size, alignment);
+  {
+    absl::MutexLock lock(&mu_);
+    owned->bytes = arena_.allocate(size, alignment);
+    bytes_ += size;
+    if (size > capacity_) oversized_bytes_ += size;
+    entries_counter_.fetch_add(1, ::std::memory_order_relaxed);
+    misses_.fetch_add(1, ::std::memory_order_relaxed);
+    evict_over_capacity(&freed);
+  }
+  // Detached from the start, pinned once by its only reader: the last unpin frees it.
+  entry* mine = owned.release();
+  mine->pins.store(1 | detail::cache_entry::detached_bit, ::std::memory_order_relaxed);
+  absl::Status status;
+  try {
+    status = fill(mine->bytes);
+  } catch (...) {
+    absl::MutexLock lock(&mu_);
+    freed.push_back(retire(mine));
+    throw;
+  }
+  if (!status.ok()) {
+    absl::MutexLock lock(&mu_);
+    freed.push_back(retire(mine));
+    return status;
+  }
+  mine->state.store(detail::entry_state::ready, ::std::memory_order_release);
   return cached_copy(this, mine);
 }
 

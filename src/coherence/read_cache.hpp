@@ -134,6 +134,9 @@ class read_cache {
   // error to its caller, and lets one waiter try again. A key always names the same bytes; a
   // request for more bytes than the cached copy holds replaces the copy (pinned readers of the
   // old one keep it until they unpin). `fill` must not pin `key` itself (it would wait for itself).
+  // A key at the last colour (max_colour) is never cached: each pin fills a private copy for its
+  // caller alone, freed at unpin (an object at the last colour is written in place without a new
+  // colour, so a kept copy could go stale; docs/design/coherence.md, "Colour saturation").
   absl::StatusOr<cached_copy> pin(coloured_address key, ::std::size_t size, fill_function fill) {
     return pin(key, size, default_alignment, fill);
   }
@@ -158,6 +161,10 @@ class read_cache {
   using entry = detail::cache_entry;
 
   void unpin(entry* e) ABSL_LOCKS_EXCLUDED(mu_);
+  // A copy that is never in the map (detached from the start): what pin() gives for a key at the
+  // last colour.
+  absl::StatusOr<cached_copy> pin_private(coloured_address key, ::std::size_t size, ::std::size_t alignment,
+                                          fill_function fill) ABSL_LOCKS_EXCLUDED(mu_);
   // Pins a ready copy of at least `size` bytes aligned to `alignment`, if `key` has one.
   entry* pin_cached(coloured_address key, ::std::size_t size, ::std::size_t alignment)
       ABSL_SHARED_LOCKS_REQUIRED(mu_);

@@ -253,7 +253,7 @@ void global_heap::retire_colours(::std::uint64_t word, ::std::size_t size) {
   const auto block = static_cast<::std::uintptr_t>(address);
   // The raw pointer's owner may hand it back (adopt): its colour must then be above this one. The
   // last colour cannot be passed; adopt then gives the last colour again, which no copy can carry
-  // (nobody read the object between the write that gave it that colour and release()).
+  // (readers never keep a copy at the last colour: docs/design/coherence.md, "Colour saturation").
   const auto colour = ::std::min<::std::uint16_t>(static_cast<::std::uint16_t>(word >> colour_shift), colour_watermarks::exhausted - 1);
   watermarks_.retire(block, allocator_.usable_size(reinterpret_cast<void*>(block)), colour);
 }

@@ -254,6 +254,10 @@ class global_buffer {
 
   // Makes the storage writable here (a mutable borrow) and returns it; nullptr when there is no
   // block. Remote storage moves here (its live elements only: the capacity becomes the size).
+  // Local storage never moves, so a pointer from an earlier write() stays valid (std invalidates
+  // none at an element access, and begin()/end() may be evaluated in either order): it takes the
+  // next colour, or stays at the last one (saturated, never cached by readers) until an operation
+  // that may invalidate references renews it (reallocation, clear(), shrink_to_fit()).
   T* write() {
     if (!has_block()) return nullptr;
     if (!detail::is_local(data_)) {
@@ -264,16 +268,6 @@ class global_buffer {
     }
     return local_pointer<T>(data_);
   }
-  // The same for non-const end(), which must not invalidate the pointer that begin() returned
-  // just before it (a range-for calls begin(), then end()): local storage whose colour is the
-  // last one is not moved here but left as it is, so the next write() moves it. (A write made
-  // only through end() at that colour, after a read borrow, is the one case this does not cover;
-  // docs/design/containers.md.)
-  T* write_keeping_local_address() {
-    if (has_block() && detail::is_local(data_) && colour_of(data_) == last_colour)
-      return local_pointer<T>(data_);
-    return write();
-  }
 
   void reserve(size_type count) {
     if (count > max_size()) throw ::std::length_error("drust: reserve() beyond max_size()");
@@ -281,9 +275,11 @@ class global_buffer {
     if (count > capacity_) reallocate(count);
   }
 
+  // std lets shrink_to_fit() reallocate whatever the capacity, so it also renews saturated
+  // storage: the way to make a container's storage cacheable again (docs/design/containers.md).
   void shrink_to_fit() {
     write();
-    if (capacity_ == size_) return;
+    if (capacity_ == size_ && !saturated()) return;
     if (size_ == 0) {
       deallocate(::std::exchange(data_, 0));
       capacity_ = 0;
@@ -361,6 +357,9 @@ class global_buffer {
     T* elements = write();
     destroy_elements(elements, size_);
     size_ = 0;
+    // clear() invalidates every reference to the elements: saturated storage can be renewed here
+    // at the cost of one allocation (nothing is left to copy).
+    if (saturated()) reallocate(capacity_);
     terminate();
   }
 
@@ -402,6 +401,10 @@ class global_buffer {
 
  private:
   void copy_from(const slice_ref<T>& source) { copy_construct(source.size(), source.begin()); }
+
+  // Local storage at the last colour: written in place with no new colour, never cached by
+  // readers, renewed at the next operation that may invalidate references.
+  bool saturated() const noexcept { return detail::is_local(data_) && colour_of(data_) == last_colour; }
 
   // The flag this object hands on when its block goes to another container object.
   bool take_exposed() const noexcept {

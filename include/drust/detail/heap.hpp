@@ -61,12 +61,17 @@ void write_object(global_word word, const void* source, ::std::size_t size);
 // Immutable borrow of a remote object (is_local(word) is false): the bytes of a cached copy.
 // The copy stays pinned by the calling thread's recent-borrow table, which holds the last
 // `borrow_table_size` distinct objects the thread read this way (docs/design/coherence.md); a
-// reference kept longer than that needs a drust::ref guard (pin_copy).
+// reference kept longer than that needs a drust::ref guard (pin_copy). An object at the last colour
+// (saturated) is never cached: each borrow reads it again, and returns the bytes of the thread's
+// previous copy of it when they are unchanged, so that two borrows with no write between them
+// (begin() and end()) point into the same copy.
 inline constexpr ::std::size_t borrow_table_size = 1024;
 
 // The recent-borrow table's index, probed inline so that a hit costs a few instructions and no
 // call: a direct-mapped table from coloured word to the bytes of a copy the thread has pinned.
-// libdrust fills it and clears an entry before it releases the entry's pin.
+// libdrust fills it and clears an entry before it releases the entry's pin. It never holds a word
+// at the last colour (its copy may be stale after an in-place write), so the probe needs no test
+// of the colour.
 struct borrow_index_entry {
   global_word word = 0;
   ::std::size_t size = 0;
@@ -101,7 +106,8 @@ inline const void* borrow_copy(global_word word, ::std::size_t size, ::std::size
   return borrow_copy_slow(word, size, alignment);
 }
 
-// The same, pinned until unpin_copy(pin): what drust::ref guards use.
+// The same, pinned until unpin_copy(pin): what drust::ref guards use. At the last colour the pin
+// holds a private copy, read for this guard alone.
 struct pinned_copy {
   const void* bytes = nullptr;
   void* pin = nullptr;  // opaque; nullptr for a local object (nothing to unpin)
@@ -109,13 +115,17 @@ struct pinned_copy {
 pinned_copy pin_copy(global_word word, ::std::size_t size, ::std::size_t alignment);
 void unpin_copy(void* pin) noexcept;
 
-// Mutable borrow: makes the object writable on this node. A local object keeps its address and
-// takes the next colour (no copy anywhere can match it again); a remote object, or a local one
-// whose colour is exhausted, is moved to a new local block and its old block freed at its home.
-// Returns the object's new word; the old one is dead.
+// Mutable borrow: makes the object writable on this node without moving a local object, so that
+// a pointer or reference from an earlier mutable borrow stays valid (std invalidates none at an
+// element access). A local object keeps its address and takes the next colour (no copy anywhere
+// can match it again); at the last colour it stays there, *saturated*: a copy of an object at the
+// last colour is never kept by any reader (docs/design/coherence.md, "Colour saturation"), so an
+// in-place write needs no new colour. A remote object is moved to a new local block (acquire_slow)
+// and its old block freed at its home. Returns the object's word; the old one is dead.
 global_word acquire_slow(global_word word, ::std::size_t size, ::std::size_t alignment);
 inline global_word acquire(global_word word, ::std::size_t size, ::std::size_t alignment) {
-  if (is_local(word) && colour_of(word) != last_colour) return word + (global_word{1} << colour_shift);
+  if (is_local(word)) [[likely]]
+    return colour_of(word) == last_colour ? word : word + (global_word{1} << colour_shift);
   return acquire_slow(word, size, alignment);
 }
 

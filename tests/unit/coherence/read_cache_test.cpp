@@ -93,6 +93,44 @@ TEST_CASE("a new colour of the same address is a miss and never serves the stale
   CHECK(cache.stats().entries == 2);
 }
 
+TEST_CASE("a key at the last colour is never cached: every pin reads the object again") {
+  // An object at the last colour is written in place with no new colour (coherence.md, "Colour
+  // saturation"), so a kept copy could go stale: each pin must read the bytes as they are now.
+  read_cache cache(1 << 20);
+  coloured_address key(base + 256, drust::coherence::max_colour);
+  std::uint64_t object = 1;  // the "remote object"
+  int fills = 0;
+  auto pin_object = [&] {
+    auto copy = cache.pin(key, sizeof object, [&](void* destination) {
+      ++fills;
+      std::memcpy(destination, &object, sizeof object);
+      return absl::OkStatus();
+    });
+    REQUIRE(copy.ok());
+    return std::move(copy).value();
+  };
+  {
+    cached_copy first = pin_object();
+    object = 2;  // an in-place write at the last colour, between two borrows
+    cached_copy second = pin_object();
+    CHECK(fills == 2);
+    CHECK(first.data() != second.data());
+    std::uint64_t seen = 0;
+    std::memcpy(&seen, second.data(), sizeof seen);
+    CHECK(seen == 2);
+    CHECK_FALSE(cache.pin_if_cached(key).has_value());
+    CHECK(cache.stats().entries == 2);  // private copies count while pinned
+  }
+  CHECK(cache.stats().entries == 0);
+  CHECK(cache.stats().bytes_cached == 0);
+  CHECK(cache.stats().hits == 0);
+  CHECK(cache.stats().misses == 2);
+  // A failed read of one leaves nothing behind.
+  auto failed = cache.pin(key, 8, [](void*) { return absl::UnavailableError("node 1 did not answer"); });
+  CHECK_FALSE(failed.ok());
+  CHECK(cache.stats().entries == 0);
+}
+
 TEST_CASE("the copy honours the object's alignment") {
   read_cache cache(1 << 20);
   coloured_address key(base + 4096, 0);
