@@ -65,6 +65,7 @@ int fail(const ::std::string& message, int status = 1) {
   ::std::string heap_pressure;
   int cores = 0;
   double bootstrap_seconds = 30;
+  double hang_seconds = 10;
   auto* nodes_option = app.add_option("-n,--nodes", node_count, "Start N nodes on this machine")
                            ->type_name("N")
                            ->check(CLI::Range(1, most_nodes));
@@ -91,6 +92,13 @@ int fail(const ::std::string& message, int status = 1) {
   app.add_option("--bootstrap-timeout", bootstrap_seconds, "Seconds the nodes have to join (default 30)")
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
+  // Nodes report to drun every 250 ms, so a limit under a second would mistake a busy node's
+  // scheduling delay for a hang.
+  app.add_option("--hang-timeout", hang_seconds,
+                 "Seconds a started node may go without a word to drun before it is taken as hung and the "
+                 "job is stopped (default 10, at least 1)")
+      ->type_name("SECONDS")
+      ->check(CLI::Range(1.0, 86400.0));
   app.add_flag("--verbose", options.verbose, "Print the job id, controller address, provider and node pids");
   app.add_flag("--stats", options.stats, "At the end, print each node's counters (heap, cache, moves, messages)");
   ::std::string cpu_quota;
@@ -177,6 +185,7 @@ int fail(const ::std::string& message, int status = 1) {
     }
   }
   options.bootstrap_timeout = ::std::chrono::milliseconds(static_cast<long long>(bootstrap_seconds * 1000));
+  options.hang_timeout = ::std::chrono::milliseconds(static_cast<long long>(hang_seconds * 1000));
   return ::std::nullopt;
 }
 

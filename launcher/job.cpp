@@ -10,6 +10,7 @@
 #include <optional>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "controller.hpp"
 #include "cpu_quota.hpp"
 #include "event_loop.hpp"
@@ -88,6 +89,7 @@ class job_supervisor {
   void on_bootstrap_timeout();
   void on_executables_differ(int node, const ::std::string& build_id, const ::std::string& node0_build_id);
   void on_node_disconnected(int node);
+  void on_node_silent(int node, milliseconds silent_for);
 
   // The three ways a job ends early or normally; each starts the 2 s countdown to SIGKILL.
   void shut_down();                                   // node 0 exited: the others may finish cleanly
@@ -170,6 +172,7 @@ bool job_supervisor::start() {
   settings.listen = plan_.controller;
   settings.advertised_host = plan_.controller_advertised_host;
   settings.hello_timeout = hello_timeout;
+  settings.silence_limit = plan_.hang_timeout;
   controller::observer events;
   events.executables_differ = [this](int node, const ::std::string& build_id, const ::std::string& node0_build_id) {
     on_executables_differ(node, build_id, node0_build_id);
@@ -179,6 +182,7 @@ bool job_supervisor::start() {
     note("every node is ready: the job has started");
   };
   events.node_disconnected = [this](int node) { on_node_disconnected(node); };
+  events.node_silent = [this](int node, milliseconds silent_for) { on_node_silent(node, silent_for); };
   events.log = [this](const ::std::string& line) { note(line); };
   auto started = controller::start(loop_, ::std::move(settings), ::std::move(events));
   if (!started.ok()) {
@@ -457,6 +461,19 @@ void job_supervisor::on_node_disconnected(int node_id) {
     exit_status_ = 1;
     stop_after_failure(node_id, "lost its control connection");
   });
+}
+
+void job_supervisor::on_node_silent(int node_id, milliseconds silent_for) {
+  node_process& node = nodes_[static_cast<::std::size_t>(node_id)];
+  if (tearing_down_ || interrupt_signal_ != 0 || !node.running) return;
+  const ::std::string silence = absl::StrFormat("%.1f s", static_cast<double>(silent_for.count()) / 1000);
+  print_line(absl::StrCat(describe(node_id), " has sent nothing for ", silence,
+                          ": it is hung (stopped, deadlocked, or cut off from drun's controller); stopping the job "
+                          "(--hang-timeout sets how long drun waits)"));
+  exit_status_ = 1;
+  // A stopped process acts on SIGTERM only once continued, and a hung one may never: it goes now.
+  if (node.pid > 0) ::kill(-node.pid, SIGKILL);
+  stop_after_failure(node_id, absl::StrCat("stopped responding (nothing heard for ", silence, ")"));
 }
 
 void job_supervisor::shut_down() {

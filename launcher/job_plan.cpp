@@ -118,6 +118,7 @@ absl::StatusOr<job_plan> make_job_plan(const drun_options& options, const ::std:
   plan.verbose = options.verbose;
   plan.stats = options.stats;
   plan.bootstrap_timeout = options.bootstrap_timeout;
+  plan.hang_timeout = options.hang_timeout;
 
   ::std::vector<requested_node> requested = requested_nodes(options, cluster);
   ::std::map<::std::string, int> nodes_per_host;

@@ -39,6 +39,7 @@ struct drun_options {
   ::std::optional<int> heap_pressure;                        // --heap-pressure
   ::std::optional<int> cores;                                // --cores
   ::std::chrono::milliseconds bootstrap_timeout{30'000};     // --bootstrap-timeout
+  ::std::chrono::milliseconds hang_timeout{10'000};          // --hang-timeout
   bool verbose = false;                                      // --verbose
   bool stats = false;                                        // --stats
   // The simulated cluster (docs/simulation.md): local nodes only.
@@ -75,6 +76,8 @@ struct job_plan {
   bool verbose = false;
   bool stats = false;                 // print the nodes' counters at the end
   ::std::chrono::milliseconds bootstrap_timeout{30'000};
+  // A started node silent for this long is taken as hung (stopped, deadlocked, cut off).
+  ::std::chrono::milliseconds hang_timeout{10'000};
   // The simulated cluster: every node in a cgroup with this quota, and/or in its own network
   // namespace (then the controller's and the nodes' fabric addresses are filled in by run_job,
   // once the network exists).

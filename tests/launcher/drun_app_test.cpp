@@ -66,6 +66,32 @@ TEST_CASE("a node killed with SIGKILL mid-run: drun exits non-zero within 5 s an
   check_nothing_left(job);
 }
 
+TEST_CASE("a node stopped with SIGSTOP: drun names it as hung within --hang-timeout, exits non-zero, nothing is left") {
+  drust_test::background_process job_process({drun, "--verbose", "--hang-timeout", "2", "-n", "3", sleeper_app, "60000"});
+  started_job job = drust_test::wait_until_started(job_process, 30s);
+  REQUIRE(job.pids.size() == 3);
+  auto stopped_at = std::chrono::steady_clock::now();
+  REQUIRE(::kill(job.pids[1], SIGSTOP) == 0);
+  auto result = job_process.wait(run_limit);
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stopped_at).count();
+  INFO("stderr: " << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(seconds >= 1.5);  // silent for the limit (less the last report's age), never before
+  CHECK(seconds < 2.0 + 5.0);
+  CHECK(result.exit_code != 0);
+  CHECK(contains(result.err, "node 1 (host localhost, pid " + std::to_string(job.pids[1]) + ") has sent nothing for"));
+  CHECK(contains(result.err, "it is hung"));
+  check_nothing_left(job);
+}
+
+TEST_CASE("idle nodes are not taken as hung: a job that outlives --hang-timeout ends normally") {
+  auto result = drust_test::run_process({drun, "--hang-timeout", "1", "-n", "3", sleeper_app, "3000"}, run_limit);
+  INFO("stderr: " << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code == 0);
+  CHECK_FALSE(contains(result.err, "has sent nothing"));
+}
+
 TEST_CASE("SIGTERM to drun reaches every node and nothing is left") {
   drust_test::background_process job_process({drun, "--verbose", "-n", "3", sleeper_app, "60000"});
   started_job job = drust_test::wait_until_started(job_process, 30s);
