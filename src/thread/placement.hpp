@@ -1,15 +1,16 @@
-// Where a thread goes when the program names no node (docs/design/threads.md, "Placement").
+// Where a thread goes when the program names no node (docs/design/scheduler.md).
 //
 // The decision is a pure function of what this node knows when it spawns: its own cores, threads
-// and heap room, the latest load table the controller broadcast (plus the threads this node has
-// sent to each node since), and the home nodes of the bytes the thread's arguments point to. It
-// sends no message; it is tested without a cluster.
+// and heap room, its estimate of every other node's load (the controller's last table, corrected
+// by the threads this node itself has running there: estimated_threads), and the home nodes of the
+// bytes the thread's arguments point to. It sends no message; it is tested without a cluster.
 //
 //   ::std::vector<threads::node_load> table = {{3, 2}, {0, 2}, {1, 2}};  // threads, cores
 //   threads::placement_inputs in{.node = 0, .cores = 2, .running = 3, .heap_has_room = true, .table = table};
 //   int node = threads::choose_thread_node(in);   // 1: node 0 is full, node 1 the least loaded
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -37,8 +38,8 @@ struct placement_inputs {
   ::std::uint64_t running = 0;  // threads running on it now
   bool heap_has_room = true;    // its heap partition is below the pressure threshold
   // Every node's load (index: node), this node's entry included (it is not read: `running` and
-  // `cores` are fresher). Entries for other nodes should already count the threads this node has
-  // sent there since the table was made.
+  // `cores` are fresher). Entries for other nodes are estimates (estimated_threads): they count
+  // the threads this node has running there now, not as of the table.
   ::std::span<const node_load> table;
   ::std::span<const data_at> data;  // what the arguments point to; entries with node < 0 are ignored
 };
@@ -48,9 +49,41 @@ struct placement_inputs {
 //     them, else the lowest id), when that is another node with a free core in the table;
 //  2. else this node, while it has a free core and heap room;
 //  3. else the least loaded node: the lowest threads per core (this node by its own count, and
-//     only while its heap has room or no other node is known); ties go to this node, then to the
-//     one with the most free cores, then to the lowest id.
+//     only while its heap has room or no other node is known); ties go to the data's node, then
+//     to this node, then to the one with the most free cores, then to the lowest id.
 int choose_thread_node(const placement_inputs& in);
+
+// A node's threads as this node should count them: `reported` (the controller's table, from that
+// node's last report), less the threads this node had running there when the report was taken,
+// plus those it has running there now. The first is unknown, so `recent_peak` stands for it: the
+// most it has had running there over a window at least as long as a report's age (never fewer
+// than the report counted, so threads of this node that ended since are never counted twice).
+// The error is on the side of "free", and only for threads other nodes started.
+::std::uint64_t estimated_threads(::std::uint64_t reported, ::std::uint64_t running_now, ::std::uint64_t recent_peak);
+
+// The largest value a count has had over the last `window` at least (up to twice that): what
+// estimated_threads needs, kept in O(1) with two buckets of one window each.
+class recent_maximum {
+ public:
+  using clock = ::std::chrono::steady_clock;
+
+  explicit recent_maximum(clock::duration window) : window_(window) {}
+
+  // The count is `value` from `now` on.
+  void note(::std::uint64_t value, clock::time_point now);
+  // The largest value since `now - window` at least (the current one included).
+  ::std::uint64_t peak(clock::time_point now);
+
+ private:
+  // Starts new buckets for the windows that have passed; `value_` held through them.
+  void advance(clock::time_point now);
+
+  clock::duration window_;
+  clock::time_point bucket_start_{};
+  ::std::uint64_t value_ = 0;          // the count now
+  ::std::uint64_t current_peak_ = 0;   // the largest since bucket_start_
+  ::std::uint64_t previous_peak_ = 0;  // the largest over the window before bucket_start_
+};
 
 // The node holding most of `data`'s bytes (ties: `prefer` if among them, else the lowest id);
 // -1 when `data` names no node.

@@ -1,5 +1,6 @@
 #include "thread/scheduler.hpp"
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <utility>
@@ -13,22 +14,61 @@ namespace drust::threads {
 
 namespace {
 
+// How far back a load table's figure for a node may look: that node's report interval (250 ms,
+// src/runtime/node_runtime.cpp) plus the time the report takes to reach the controller and the
+// table to come back, which a node throttled by its CPU quota can stretch. Too short a window
+// counts a finished thread twice until the next table; too long one only hides other nodes'
+// threads for longer (estimated_threads).
+constexpr auto report_age_window = ::std::chrono::milliseconds(500);
+
 struct scheduler_state {
   explicit scheduler_state(scheduler_view installed) : view(::std::move(installed)) {
     table.resize(view.cores.size());
     for (::std::size_t node = 0; node < table.size(); ++node) table[node].cores = view.cores[node];
-    sent.assign(table.size(), 0);
+    running_there.assign(table.size(), 0);
+    ended_before_start.assign(table.size(), 0);
+    recent_running_there.assign(table.size(), recent_maximum(report_age_window));
   }
 
   const scheduler_view view;
   absl::Mutex lock;
   // Until the first table: every node idle, with the cores it announced.
   ::std::vector<node_load> table ABSL_GUARDED_BY(lock);
-  ::std::vector<::std::uint64_t> sent ABSL_GUARDED_BY(lock);  // threads sent to each node since `table`, still running
+  // Per node: the threads this node started there that are still running (exact, never reset by a
+  // table), and the most of them over the last report_age_window.
+  ::std::vector<::std::uint64_t> running_there ABSL_GUARDED_BY(lock);
+  ::std::vector<recent_maximum> recent_running_there ABSL_GUARDED_BY(lock);
+  ::std::vector<::std::uint64_t> ended_before_start ABSL_GUARDED_BY(lock);  // count_running_there
 };
 
 // Set once at bootstrap, before any application thread spawns; never freed (threads may outlive main).
 scheduler_state* state = nullptr;
+
+// A thread this node started on `node` began (`started`) or ended. The end can be handled first:
+// a short thread may finish, and its node's `thread_done` arrive, before the spawn's reply wakes
+// the spawner that notes the start. Such an end is kept as a credit that the start then cancels,
+// so that the count neither misses a thread nor keeps one that has ended.
+void count_running_there(int node, bool started) {
+  if (state == nullptr) return;
+  absl::MutexLock hold(&state->lock);
+  if (node < 0 || static_cast<::std::size_t>(node) >= state->running_there.size()) return;
+  const auto index = static_cast<::std::size_t>(node);
+  ::std::uint64_t& count = state->running_there[index];
+  ::std::uint64_t& ended_early = state->ended_before_start[index];
+  if (started) {
+    if (ended_early > 0) {
+      --ended_early;
+      return;
+    }
+    ++count;
+  } else if (count > 0) {
+    --count;
+  } else {
+    ++ended_early;
+    return;
+  }
+  state->recent_running_there[index].note(count, ::std::chrono::steady_clock::now());
+}
 
 }  // namespace
 
@@ -40,22 +80,11 @@ void receive_load_table(::std::vector<node_load> table) {
   for (::std::size_t node = 0; node < table.size() && node < state->table.size(); ++node) {
     state->table[node] = table[node];
   }
-  state->sent.assign(state->table.size(), 0);
 }
 
-void note_thread_sent(int node) {
-  if (state == nullptr) return;
-  absl::MutexLock hold(&state->lock);
-  if (node >= 0 && static_cast<::std::size_t>(node) < state->sent.size()) ++state->sent[static_cast<::std::size_t>(node)];
-}
+void note_thread_sent(int node) { count_running_there(node, true); }
 
-void note_thread_ended(int node) {
-  if (state == nullptr) return;
-  absl::MutexLock hold(&state->lock);
-  if (node >= 0 && static_cast<::std::size_t>(node) < state->sent.size() && state->sent[static_cast<::std::size_t>(node)] > 0) {
-    --state->sent[static_cast<::std::size_t>(node)];
-  }
-}
+void note_thread_ended(int node) { count_running_there(node, false); }
 
 }  // namespace drust::threads
 
@@ -82,8 +111,12 @@ int default_thread_node(const argument_data* data, ::std::size_t count) {
   ::std::vector<threads::node_load> table;
   {
     absl::MutexLock hold(&state->lock);
+    const auto now = ::std::chrono::steady_clock::now();
     table = state->table;
-    for (::std::size_t node = 0; node < table.size(); ++node) table[node].threads += state->sent[node];
+    for (::std::size_t node = 0; node < table.size(); ++node) {
+      table[node].threads = threads::estimated_threads(table[node].threads, state->running_there[node],
+                                                       state->recent_running_there[node].peak(now));
+    }
   }
   in.table = table;
   return threads::choose_thread_node(in);

@@ -2,11 +2,13 @@
 // a node for each thread the program does not place itself (the rules: placement.hpp).
 //
 // The controller broadcasts a `load_table` (threads running and cores, per node) as the nodes'
-// once-a-second load reports change it; the node runtime hands each table to receive_load_table.
-// Between two tables this node counts the threads it sends to each node that are still running
-// (note_thread_sent, note_thread_ended) and adds them to the table's figures, so a burst of spawns
-// spreads instead of piling onto the node that was least loaded a second ago. The spawn path
-// sends no message of its own.
+// load reports (every 250 ms) change it; the node runtime hands each table to receive_load_table.
+// This node also counts, exactly, the threads it has started on each other node and that are
+// still running (note_thread_sent, note_thread_ended), and counts those in place of what the table
+// says of them (placement.hpp, estimated_threads): a burst of spawns spreads at once instead of
+// piling onto the node that looked free in the last table, and a node whose threads from this
+// node have ended looks free again at once instead of a report later. The spawn path sends no
+// message of its own.
 //
 //   threads::install_scheduler({.node = 0, .cores = {2, 2}, .heap_has_room = [] { return true; },
 //                               .home_of = [](::std::uint64_t address) { return 0; }});
@@ -34,12 +36,11 @@ struct scheduler_view {
 // Called once at bootstrap, before the first thread is spawned; without it every thread stays on
 // the spawning node (a one-node run).
 void install_scheduler(scheduler_view view);
-// The controller's latest table (index: node). Clears the counts of threads sent since the last.
+// The controller's latest table (index: node).
 void receive_load_table(::std::vector<node_load> table);
 // A thread was just started on `node` (another node) by this one.
 void note_thread_sent(int node);
-// A thread this node started on `node` has ended. Until the next table it no longer counts; one
-// sent before the table may be taken off too (counts never go below 0), which errs towards `node`.
+// A thread this node started on `node` has ended (its end may be noted before its start).
 void note_thread_ended(int node);
 
 }  // namespace drust::threads

@@ -1,8 +1,9 @@
 // The placement decision for threads without drust::on (src/thread/placement.hpp): each rule,
-// and how ties fall.
+// how ties fall, and how a node estimates another node's load from a stale table.
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <vector>
 
 #include "thread/placement.hpp"
@@ -10,8 +11,11 @@
 using drust::threads::choose_thread_node;
 using drust::threads::data_at;
 using drust::threads::data_home;
+using drust::threads::estimated_threads;
 using drust::threads::node_load;
 using drust::threads::placement_inputs;
+using drust::threads::recent_maximum;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -92,6 +96,15 @@ TEST_CASE("data affinity yields when the data's node is full") {
   CHECK(choose_thread_node(inputs(0, 4, 4, table, {{2, 64}})) == 1);  // here is full too: least loaded
 }
 
+TEST_CASE("when every node is as busy, the data's node wins the tie") {
+  // Node 0 (here) and nodes 1, 2 and 3 all run two threads on two cores; the data is on node 3.
+  const std::vector<node_load> table = {{2, 2}, {2, 2}, {2, 2}, {2, 2}};
+  CHECK(choose_thread_node(inputs(0, 2, 2, table, {{3, 64}})) == 3);
+  // A lighter node still wins over the data's node.
+  const std::vector<node_load> lighter = {{2, 2}, {2, 2}, {1, 2}, {2, 2}};
+  CHECK(choose_thread_node(inputs(0, 2, 2, lighter, {{3, 64}})) == 2);
+}
+
 TEST_CASE("data affinity to a node missing from the table is not followed") {
   const std::vector<node_load> table = {{0, 4}, {0, 4}};
   CHECK(choose_thread_node(inputs(0, 4, 0, table, {{5, 64}})) == 0);
@@ -106,4 +119,32 @@ TEST_CASE("data_home") {
   CHECK(data_home(split, 0) == 1);
   const std::vector<data_at> empty_object = {{3, 0}};
   CHECK(data_home(empty_object, 0) == 3);
+}
+
+TEST_CASE("estimated_threads: this node's own threads counted as they are now, not as reported") {
+  // The report counted 2 threads of this node that have ended since: the node is idle.
+  CHECK(estimated_threads(2, 0, 2) == 0);
+  // It was taken before this node started 3 threads there.
+  CHECK(estimated_threads(0, 3, 3) == 3);
+  // 1 thread another node started, beside this node's 2 (one of which has ended since).
+  CHECK(estimated_threads(3, 1, 2) == 2);
+  // The report may have missed some of this node's threads: never below what runs there now.
+  CHECK(estimated_threads(1, 4, 4) == 4);
+}
+
+TEST_CASE("recent_maximum keeps the peak for a window at least, and forgets it after two") {
+  const recent_maximum::clock::time_point start{1s};
+  recent_maximum count(500ms);
+  count.note(0, start);
+  CHECK(count.peak(start) == 0);
+  count.note(3, start + 10ms);
+  count.note(1, start + 20ms);
+  CHECK(count.peak(start + 20ms) == 3);
+  CHECK(count.peak(start + 509ms) == 3);  // within one window of the peak
+  CHECK(count.peak(start + 900ms) == 3);  // the previous window still holds it
+  CHECK(count.peak(start + 1100ms) == 1); // two windows on: only what the count has been since
+  count.note(2, start + 1200ms);
+  count.note(0, start + 1300ms);
+  CHECK(count.peak(start + 1300ms) == 2);
+  CHECK(count.peak(start + 5s) == 0);  // long idle: the count as it is
 }

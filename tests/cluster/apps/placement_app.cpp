@@ -1,17 +1,26 @@
-// Where threads without drust::on land, on real nodes (run under drun -n 4 --cores 4). In turn:
+// Where threads without drust::on land, on real nodes (run under drun -n 4 --cores 2). In turn:
 //   affinity  a drust::std::unique_ptr whose object lives on node 2 (made there by an async),
 //             given to a thread and to an async without drust::on: both run on node 2, although
 //             they also get a small shared_ptr homed on node 0;
+//   rounds    as a query engine does: each node holds an object, and in every round main starts,
+//             per node, as many threads as it has cores, each given a shared_ptr to that node's
+//             object, then joins them all before the next round. Each thread sleeps long enough
+//             for its node's load report to count it, so the controller's table still shows every
+//             node full when the next round starts: every thread must still run on its data's node
+//             (this node's own count of the threads it started there says they have ended);
 //   on        drust::on(n) is honoured for every node, whatever the load;
-//   spread    main (node 0, 4 cores) starts 12 threads that all wait on one latch until every one
-//             of them has started: node 0 fills, and the rest go to other nodes.
+//   spread    main starts 12 threads at once (4 nodes x 2 cores, and 4 more), all waiting on one
+//             latch until every one has started: each node gets its share, 3, before any load
+//             report can tell main where the others went.
 // Each thread reports drust::node_id(); a check that fails throws, which ends the job with a
 // message; main prints "result ok".
 #include <array>
 #include <bit>
+#include <chrono>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -58,6 +67,38 @@ void run_affinity() {
   require(async_node == 2, "affinity: the async given node 2's object ran on node " + std::to_string(async_node));
 }
 
+// A payload made on `node`. By a thread that is joined, not by an async: an async's future is
+// ready before its thread has ended, and until the thread's end reaches this node it still counts
+// there; join returns only after that, so the counts the next scenario starts from are exact.
+dstd::shared_ptr<const payload> shared_payload_on(int node) {
+  dstd::promise<dstd::shared_ptr<const payload>> made;
+  auto result = made.get_future();
+  dstd::thread maker(drust::on(node), [](dstd::promise<dstd::shared_ptr<const payload>> promise) {
+    promise.set_value(dstd::make_shared<const payload>());
+  }, std::move(made));
+  maker.join();
+  return result.get();
+}
+
+void run_rounds(int rounds, int threads_per_node) {
+  std::vector<dstd::shared_ptr<const payload>> data;
+  for (int node = 0; node < drust::num_nodes(); ++node) data.push_back(shared_payload_on(node));
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<dstd::thread> threads;
+    for (int node = 0; node < drust::num_nodes(); ++node) {
+      for (int i = 0; i < threads_per_node; ++i) {
+        threads.emplace_back([](dstd::shared_ptr<const payload> object, int round, int data_node) {
+          // Long enough to appear in a load report (every 250 ms): a stale table, not a timing.
+          std::this_thread::sleep_for(std::chrono::milliseconds(300));
+          std::printf("rounds round=%d data=%d node=%d byte=%d\n", round, data_node, drust::node_id(),
+                      object->bytes[0]);
+        }, data[static_cast<std::size_t>(node)], round, node);
+      }
+    }
+    for (auto& thread : threads) thread.join();
+  }
+}
+
 void run_on() {
   for (int node = 0; node < drust::num_nodes(); ++node) {
     const int ran = dstd::async(drust::on(node), [] { return drust::node_id(); }).get();
@@ -89,9 +130,11 @@ void run_spread(int count) {
 int main() {
   std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach drun even if a check aborts the job
   require(drust::num_nodes() == 4, "run with drun -n 4");
+  // The scenarios that count threads per node come first: each ends with every thread joined.
+  run_rounds(4, 2);
+  run_spread(12);
   run_affinity();
   run_on();
-  run_spread(12);
   std::printf("result ok\n");
   return 0;
 }
