@@ -41,6 +41,10 @@ running_helper start_helper(const ::std::vector<::std::string>& argv) {
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid == 0) {
+    // A group of its own (set here and by the parent, whichever runs first): a Ctrl-C to drun's
+    // process group must not kill an `ip` or `tc` half way through building or removing the
+    // simulated network; drun decides when a helper ends (its deadline).
+    ::setpgid(0, 0);
     reset_signals_in_child();
     if (!die_with_parent_in_child(parent)) ::_exit(127);
     int nothing = ::open("/dev/null", O_RDONLY);
@@ -50,6 +54,7 @@ running_helper start_helper(const ::std::vector<::std::string>& argv) {
     ::execvp(arguments[0], arguments.data());
     ::_exit(127);
   }
+  if (pid > 0) ::setpgid(pid, pid);
   ::close(output_pipe[1]);
   ::close(errors_pipe[1]);
   if (pid < 0) {

@@ -30,7 +30,7 @@ absl::StatusOr<job_lock> job_lock::acquire(const ::std::string& job_id) {
   // locking a file that was unlinked meanwhile would lock nothing, so check that the file locked
   // is still the one at `path`. Job ids are random: this loop turns at most once in practice.
   for (int attempt = 0; attempt < 10; ++attempt) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0) return errno_status(absl::StrCat("cannot create ", path, "; run drun as root"));
     if (::flock(fd, LOCK_EX) != 0) {
       int error = errno;

@@ -4,7 +4,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstring>
+#include <thread>
 
 #include "child_setup.hpp"
 #include "hosts.hpp"
@@ -23,7 +25,8 @@ struct exec_request {
   bool search_path = false;              // execvp (for "ssh")
   ::std::vector<::std::string> arguments;
   ::std::vector<::std::string> environment;
-  bool keep_stdin = false;
+  bool keep_stdin = false;               // drun's stdin goes on to the child (after secret_line, if any)
+  ::std::string secret_line;             // when not empty: the child's stdin is a pipe that starts with it
   bool tag_output = false;
   node_confinement confinement;
 };
@@ -63,6 +66,35 @@ void close_pair(int (&fds)[2]) {
   }
 }
 
+// Writes all of `bytes` to `fd`; false when the reader is gone (EPIPE: drun ignores SIGPIPE).
+bool write_all(int fd, ::std::string_view bytes) {
+  while (!bytes.empty()) {
+    ssize_t written = ::write(fd, bytes.data(), bytes.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written <= 0) return false;
+    bytes.remove_prefix(static_cast<::std::size_t>(written));
+  }
+  return true;
+}
+
+// Copies drun's stdin into `pipe_fd` until its end (or until the reader is gone), then closes the
+// pipe so that the remote program sees the end of its input too. A thread rather than drun's event
+// loop: the loop belongs to the job supervisor, and this copy needs no coordination with it. It
+// is detached because a read of drun's stdin cannot be interrupted; should the job end first, the
+// thread ends with drun.
+void forward_drun_stdin(int pipe_fd) {
+  ::std::thread([pipe_fd] {
+    ::std::array<char, 65536> buffer;
+    while (true) {
+      ssize_t got = ::read(STDIN_FILENO, buffer.data(), buffer.size());
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) break;
+      if (!write_all(pipe_fd, ::std::string_view(buffer.data(), static_cast<::std::size_t>(got)))) break;
+    }
+    ::close(pipe_fd);
+  }).detach();
+}
+
 absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::string& shown_program) {
   ::std::vector<char*> argv = c_strings(request.arguments);
   ::std::vector<char*> envp = c_strings(request.environment);
@@ -79,6 +111,23 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
     close_pair(output_pipe);
     close_pair(errors_pipe);
     return errno_status("cannot create a pipe");
+  }
+  // The secret line goes into the pipe now: it is far below the pipe's capacity, so the write
+  // cannot block, and without drun's stdin to follow the pipe ends right after it.
+  int input_pipe[2] = {-1, -1};
+  if (!request.secret_line.empty()) {
+    if (::pipe2(input_pipe, O_CLOEXEC) != 0 || !write_all(input_pipe[1], request.secret_line)) {
+      int error = errno;
+      close_pair(output_pipe);
+      close_pair(errors_pipe);
+      close_pair(exec_error_pipe);
+      close_pair(input_pipe);
+      return errno_status("cannot create a pipe for a node's input", error);
+    }
+    if (!request.keep_stdin) {
+      ::close(input_pipe[1]);
+      input_pipe[1] = -1;
+    }
   }
 
   const char* cgroup_procs_file =
@@ -100,7 +149,9 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
     // its cgroup or namespace, not even for the moment before the parent would have moved it.
     if (cgroup_procs_file != nullptr && !enter_cgroup_in_child(cgroup_procs_file)) give_up(child_step::cgroup);
     if (namespace_fd >= 0 && !enter_network_namespace_in_child(namespace_fd)) give_up(child_step::network_namespace);
-    if (!request.keep_stdin) {
+    if (input_pipe[0] >= 0) {
+      ::dup2(input_pipe[0], STDIN_FILENO);
+    } else if (!request.keep_stdin) {
       int nothing = ::open("/dev/null", O_RDONLY);
       if (nothing >= 0) ::dup2(nothing, STDIN_FILENO);
     }
@@ -119,10 +170,12 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
   ::close(exec_error_pipe[1]);
   if (output_pipe[1] >= 0) ::close(output_pipe[1]);
   if (errors_pipe[1] >= 0) ::close(errors_pipe[1]);
+  if (input_pipe[0] >= 0) ::close(input_pipe[0]);
   if (pid < 0) {
     ::close(exec_error_pipe[0]);
     if (output_pipe[0] >= 0) ::close(output_pipe[0]);
     if (errors_pipe[0] >= 0) ::close(errors_pipe[0]);
+    if (input_pipe[1] >= 0) ::close(input_pipe[1]);
     return errno_status("fork", fork_error);
   }
   ::setpgid(pid, pid);  // also here, so that a signal sent right after fork reaches the group
@@ -134,6 +187,7 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
   ::close(exec_error_pipe[0]);
   if (got == sizeof failure) {
     ::waitpid(pid, nullptr, 0);
+    if (input_pipe[1] >= 0) ::close(input_pipe[1]);
     if (output_pipe[0] >= 0) ::close(output_pipe[0]);
     if (errors_pipe[0] >= 0) ::close(errors_pipe[0]);
     const char* reason = ::std::strerror(failure.error);
@@ -149,6 +203,8 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
     }
     return absl::NotFoundError(absl::StrCat("cannot run '", shown_program, "': ", reason));
   }
+
+  if (input_pipe[1] >= 0) forward_drun_stdin(input_pipe[1]);
 
   started_node started;
   started.pid = pid;
@@ -169,7 +225,7 @@ bool reads_drun_stdin(const planned_node& node) { return node.id == 0 && ::isatt
                                                                          const ::std::string& controller_address) {
   ::std::vector<::std::pair<::std::string, ::std::string>> environment = {
       {"DRUST_JOB", plan.job_id},
-      {"DRUST_COOKIE", plan.cookie},
+      {cookie_variable, plan.cookie},
       {"DRUST_NODE", ::std::to_string(node.id)},
       {"DRUST_NODES", ::std::to_string(plan.nodes.size())},
       {"DRUST_CONTROLLER", controller_address},
@@ -193,17 +249,22 @@ bool reads_drun_stdin(const planned_node& node) { return node.id == 0 && ::isatt
                                                  const ::std::string& controller_address) {
   ::std::vector<::std::string> remote_words = {"env"};
   for (const auto& [key, value] : node_environment(plan, node, controller_address)) {
+    if (key == cookie_variable) continue;  // it comes on stdin: see remote_cookie_line
     remote_words.push_back(key + "=" + value);
   }
   remote_words.push_back(node.program);
   remote_words.insert(remote_words.end(), plan.arguments.begin(), plan.arguments.end());
 
+  // The remote shell takes the cookie from the first line of its stdin, never from its command
+  // line, which `ps` shows to every user of both hosts. `read` stops at the newline (a shell reads
+  // a pipe byte by byte), so what follows is the program's own input.
   ::std::vector<::std::string> command = ssh_command(node.host);
-  // -n: ssh must not read drun's stdin for a node that does not run main.
-  if (!reads_drun_stdin(node)) command.insert(command.begin() + 1, "-n");
-  command.push_back(shell_command(remote_words));
+  command.push_back(absl::StrCat("IFS= read -r ", cookie_variable, " && export ", cookie_variable, " && exec ",
+                                 shell_command(remote_words)));
   return command;
 }
+
+::std::string remote_cookie_line(const job_plan& plan) { return plan.cookie + "\n"; }
 
 absl::StatusOr<started_node> start_node(const job_plan& plan, const planned_node& node,
                                         const ::std::string& controller_address,
@@ -221,6 +282,7 @@ absl::StatusOr<started_node> start_node(const job_plan& plan, const planned_node
   }
   request.search_path = true;
   request.arguments = remote_node_command(plan, node, controller_address);
+  request.secret_line = remote_cookie_line(plan);
   request.path = request.arguments.front();
   // ssh and the remote shell need nothing of the job: only drun's own environment.
   request.environment = child_environment({});

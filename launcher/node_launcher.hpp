@@ -1,6 +1,9 @@
 // Starting one node process: forked here for a local host, through ssh for a remote one.
 //
 // The node gets the program's arguments and the DRUST_* variables of docs/design/bootstrap.md.
+// The job's cookie is never on a command line, where `ps` would show it to every user: a local
+// node finds it in its environment (readable only by its user and root), a remote node's shell
+// reads it from the first line of ssh's stdin (docs/RELIABILITY.md, "Security of a job").
 // A local node runs in its own process group (so signals reach what it started too) and is killed
 // by the kernel if drun dies; a remote node exits when its controller connection closes.
 #pragma once
@@ -30,14 +33,22 @@ struct started_node {
   int errors_fd = -1;
 };
 
+// The variable that carries the job's cookie.
+inline constexpr const char* cookie_variable = "DRUST_COOKIE";
+
 // The DRUST_* variables for `node`, in the order of docs/design/bootstrap.md.
 ::std::vector<::std::pair<::std::string, ::std::string>> node_environment(const job_plan& plan,
                                                                          const planned_node& node,
                                                                          const ::std::string& controller_address);
 
-// The ssh command line that starts a remote node: ssh -o BatchMode=yes [-n] host 'env K=V ... program args'.
+// The ssh command line that starts a remote node, every variable but the cookie on it:
+//   ssh -o BatchMode=yes host 'IFS= read -r DRUST_COOKIE && export DRUST_COOKIE && exec env K=V ... program args'
 ::std::vector<::std::string> remote_node_command(const job_plan& plan, const planned_node& node,
                                                  const ::std::string& controller_address);
+
+// What drun writes first to that ssh's stdin: the cookie and a newline. Drun's own stdin follows
+// for node 0 when it reads it (reads_drun_stdin); for the other nodes the input ends there.
+::std::string remote_cookie_line(const job_plan& plan);
 
 // Whether `node` reads drun's stdin: node 0 does, unless it is a terminal. Every node runs in its
 // own process group, and a background group that reads its terminal is stopped (SIGTTIN), which

@@ -184,7 +184,8 @@ class subnet_choice_lock {
  public:
   subnet_choice_lock() {
     fd_ = ::open(absl::StrCat(job_lock_directory, "/network.lock").c_str(),
-                 O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+                 O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd_ >= 0) ::fchmod(fd_, 0600);  // made by an older drun, it may still be 0666
     if (fd_ >= 0) ::flock(fd_, LOCK_EX);
   }
   subnet_choice_lock(const subnet_choice_lock&) = delete;

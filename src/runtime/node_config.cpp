@@ -57,6 +57,9 @@ absl::StatusOr<node_config> node_config::from_environment() {
   config.nodes = static_cast<int>(nodes);
   DRUST_ASSIGN_OR_RETURN(config.job, required("DRUST_JOB"));
   DRUST_ASSIGN_OR_RETURN(config.cookie, required("DRUST_COOKIE"));
+  // Read once, here, before the program starts threads; the processes the program starts must not
+  // inherit the job's secret (docs/RELIABILITY.md, "Security of a job").
+  ::unsetenv("DRUST_COOKIE");
   DRUST_ASSIGN_OR_RETURN(config.controller, required("DRUST_CONTROLLER"));
   DRUST_ASSIGN_OR_RETURN(config.provider, required("DRUST_PROVIDER"));
   config.fabric_host = variable("DRUST_FABRIC_HOST") ? variable("DRUST_FABRIC_HOST") : "127.0.0.1";

@@ -407,15 +407,18 @@ TEST_CASE("a node's environment and its ssh command line") {
   CHECK(environment[11] == std::pair<std::string, std::string>{"DRUST_FABRIC_HOST", "hostb"});
 
   auto command = launcher::remote_node_command(*plan, plan->nodes[1], "10.0.0.1:7000");
-  REQUIRE(command.size() == 6);
+  REQUIRE(command.size() == 5);
   CHECK(command[0] == "ssh");
-  CHECK(command[1] == "-n");
-  CHECK(command[2] == "-o");
-  CHECK(command[3] == "BatchMode=yes");
-  CHECK(command[4] == "hostb");
-  CHECK(contains(command[5], "'DRUST_PROVIDER=tcp;ofi_rxm'"));
-  CHECK(contains(command[5], "DRUST_NODE=1 "));
-  CHECK(contains(command[5], "'/opt/my app' 'it'\\''s' 'a b'"));
+  CHECK(command[1] == "-o");
+  CHECK(command[2] == "BatchMode=yes");
+  CHECK(command[3] == "hostb");
+  // The cookie is read from ssh's stdin, never put on the command line.
+  CHECK(command[4].rfind("IFS= read -r DRUST_COOKIE && export DRUST_COOKIE && exec env DRUST_JOB=", 0) == 0);
+  CHECK_FALSE(contains(command[4], plan->cookie));
+  CHECK(launcher::remote_cookie_line(*plan) == plan->cookie + "\n");
+  CHECK(contains(command[4], "'DRUST_PROVIDER=tcp;ofi_rxm'"));
+  CHECK(contains(command[4], "DRUST_NODE=1 "));
+  CHECK(contains(command[4], "'/opt/my app' 'it'\\''s' 'a b'"));
 }
 
 TEST_CASE("the examples of docs/cluster-file.md parse") {

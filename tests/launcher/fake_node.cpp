@@ -17,6 +17,7 @@
 //   --ignore-shutdown    the other nodes ignore `shutdown`
 //   --shm                every node creates /dev/shm/drust-<job>-fake<K> and leaves it there
 //   --marker=PATH        every node creates PATH.<K> when it starts
+//   --echo-stdin         every node reads its stdin to the end and prints it as "node K stdin [...]"
 //   --send-stats         every node sends a `stats` frame as the runtime does (node 0 before finish,
 //                        the others on shutdown), with counters made from its id: moves = 10 + K,
 //                        threads_started = K, heap_used = K MiB of 64 MiB, allocations_by_node = [K, 1]
@@ -29,6 +30,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <iostream>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <thread>
@@ -59,6 +62,7 @@ struct script {
   bool create_shm = false;
   std::string marker;
   bool send_stats = false;
+  bool echo_stdin = false;
   std::vector<std::string> extra_arguments;
 };
 
@@ -89,6 +93,7 @@ script read_script(int argc, char** argv) {
     else if (argument == "--shm") plan.create_shm = true;
     else if (auto v = value("--marker=")) plan.marker = *v;
     else if (argument == "--send-stats") plan.send_stats = true;
+    else if (argument == "--echo-stdin") plan.echo_stdin = true;
     else {
       std::fprintf(stderr, "fake_node: unknown option %s\n", argument.c_str());
       std::exit(2);
@@ -138,6 +143,11 @@ int main(int argc, char** argv) {
                              "DRUST_CACHE_SIZE", "DRUST_HEAP_PRESSURE", "DRUST_FABRIC_HOST", "DRUST_PROGRESS"}) {
       std::printf("node %d %s=%s\n", node, name, env(name).c_str());
     }
+    std::fflush(stdout);
+  }
+  if (plan.echo_stdin) {
+    std::string input((std::istreambuf_iterator<char>(std::cin)), std::istreambuf_iterator<char>());
+    std::printf("node %d stdin [%s]\n", node, input.c_str());
     std::fflush(stdout);
   }
   for (int i = 0; i < plan.lines; ++i) {

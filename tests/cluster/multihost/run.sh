@@ -7,6 +7,10 @@
 #   1. remote_thread_app: node 0 here starts a thread on node 1 there; exit 0, another pid.
 #   2. sleeper_app: node 1's process is SIGKILLed in the namespace; drun must exit non-zero within
 #      5 s naming node 1, and leave no process of the job behind, here or there.
+#   3. sleeper_app with node 0 in the namespace (it reads drun's stdin, after the cookie line): while
+#      the job runs, no process's command line on the machine holds the job's cookie (read from
+#      node 1's environment here), the remote node has it in its environment all the same, drun's
+#      --verbose output never shows it, and the job succeeds.
 #
 # Needs root, iproute2 and openssh-server/-client (./drust setup installs them). It fails, rather
 # than skips, when it cannot build its second host. Environment: DRUN, REMOTE_THREAD_APP,
@@ -264,5 +268,61 @@ if [[ -n "$victim" ]]; then
   check "node killed: no shared-memory file of the job is left" \
     test -z "$(find /dev/shm -maxdepth 1 -name "drust-${job:-none}-*" -print -quit)"
 fi
+
+# --- 3: the cookie travels on ssh's stdin: no command line shows it ------------------------------
+cat >"$tmp/cluster-remote-0.json" <<EOF
+{
+  // node 0 in the namespace (through ssh, reading drun's stdin after the cookie), node 1 here.
+  "provider": "tcp;ofi_rxm",
+  "controller": "$here:0",
+  "nodes": [
+    {"name": "there", "host": "$there", "heap": "64MiB", "cores": 1},
+    {"name": "here", "host": "localhost", "heap": "64MiB", "cores": 1}
+  ]
+}
+EOF
+printf 'input for node 0\n' >"$tmp/cookie.in"
+timeout -k 5 60 "$drun" --verbose --cluster "$tmp/cluster-remote-0.json" "$sleeper_app" 8000 \
+  <"$tmp/cookie.in" >"$tmp/cookie.out" 2>"$tmp/cookie.err" &
+drun_pid=$!
+local_node=""
+for _ in $(seq 150); do
+  if grep -q 'every node is ready' "$tmp/cookie.err"; then
+    local_node="$(sed -n 's/^drun: node 1 pid \([0-9]*\)$/\1/p' "$tmp/cookie.err")"
+    break
+  fi
+  kill -0 "$drun_pid" 2>/dev/null || break
+  sleep 0.2
+done
+# /proc/PID/environ keeps the environment the node was started with, before the runtime dropped
+# DRUST_COOKIE from its own.
+cookie=""
+[[ -n "$local_node" ]] && cookie="$(tr '\0' '\n' <"/proc/$local_node/environ" 2>/dev/null | sed -n 's/^DRUST_COOKIE=//p')"
+showing=""
+remote_has_it=0
+if [[ -n "$cookie" ]]; then
+  for proc in /proc/[0-9]*; do
+    if grep -qaF "$cookie" "$proc/cmdline" 2>/dev/null; then showing+="${proc#/proc/} "; fi
+  done
+  for pid in $(ip netns pids "$ns"); do
+    if [[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == sleeper_app ]] &&
+      tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "DRUST_COOKIE=$cookie"; then
+      remote_has_it=1
+    fi
+  done
+fi
+rc=0
+wait "$drun_pid" || rc=$?
+drun_pid=""
+job="$(job_of cookie)"
+[[ -n "$job" ]] && jobs_seen+=("$job")
+show_run cookie
+check "cookie: node 1 here has a 128-bit cookie in its environment" grep -qE '^[0-9a-f]{32}$' <<<"$cookie"
+check "cookie: no command line on the machine holds it (${showing:-none})" test -n "$cookie" -a -z "$showing"
+check "cookie: node 0 in the namespace got it on ssh's stdin" test "$remote_has_it" -eq 1
+check "cookie: drun exits 0 (got $rc)" test "$rc" -eq 0
+check "cookie: node 0 ran main in the namespace" grep -q '^sleeper .*node 0 of 2' "$tmp/cookie.out"
+check "cookie: drun --verbose never prints it" \
+  test -n "$cookie" -a -z "$(grep -hF "${cookie:-none}" "$tmp/cookie.out" "$tmp/cookie.err")"
 
 finish
