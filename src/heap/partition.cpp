@@ -15,7 +15,8 @@ absl::StatusOr<partition> partition::reserve(const heap_layout& layout, int node
   if (total > global_heap_limit - global_heap_base) {
     return absl::InvalidArgumentError(absl::StrCat(
         "the global heap (", layout.nodes, " partitions of ", layout.partition_size >> 20,
-        " MiB) does not fit in the 16 TiB drust reserves; use smaller heaps in the cluster file"));
+        " MiB) does not fit in the ", (global_heap_limit - global_heap_base) >> 30,
+        " GiB drust reserves; use smaller heaps in the cluster file"));
   }
   void* range = ::mmap(reinterpret_cast<void*>(global_heap_base), total, PROT_NONE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);

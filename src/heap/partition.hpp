@@ -13,10 +13,30 @@
 
 namespace drust::heap {
 
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define DRUST_HEAP_UNDER_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DRUST_HEAP_UNDER_SANITIZER 1
+#endif
+#endif
+
+#ifndef DRUST_HEAP_UNDER_SANITIZER
 // 16 TiB: far above where Linux places PIE executables' heaps and below its mmap area; the range
 // ends before 32 TiB, well inside the 48 bits a coloured pointer keeps for the address.
 inline constexpr ::std::uint64_t global_heap_base = 0x1000'0000'0000ull;
 inline constexpr ::std::uint64_t global_heap_limit = 0x2000'0000'0000ull;
+#else
+// Under AddressSanitizer or ThreadSanitizer the usual range is not the program's to take: ASan's
+// shadow of high memory ends at 0x1000'7fff'7fff, and TSan lets a program map memory only in its
+// "application" ranges (a fixed mmap elsewhere fails). [0x5500'0000'0000, 0x5550'0000'0000), 320 GiB,
+// is application memory for both (TSan's range of PIE binaries; ASan's high memory) and lies below
+// where the kernel loads a PIE executable (0x5555'5555'4000 plus a random offset upwards). Every node
+// runs the same binary, so every node still agrees on the base. docs/RELIABILITY.md, "Sanitizers".
+inline constexpr ::std::uint64_t global_heap_base = 0x5500'0000'0000ull;
+inline constexpr ::std::uint64_t global_heap_limit = 0x5550'0000'0000ull;
+#endif
+#undef DRUST_HEAP_UNDER_SANITIZER
 inline constexpr ::std::uint64_t partition_alignment = 2ull << 20;
 
 struct heap_layout {
