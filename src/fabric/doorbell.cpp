@@ -84,6 +84,18 @@ void doorbell::sleep(::std::uint32_t ticket, ::std::chrono::milliseconds timeout
 
 void doorbell::awake() { state_->sleeping.store(0, ::std::memory_order_relaxed); }
 
+void doorbell::expect_replies(int change) {
+  if (state_ == nullptr) return;  // a provider without doorbells: its progress thread sleeps in poll(2)
+  state_->callers_asleep.fetch_add(static_cast<::std::uint32_t>(change), ::std::memory_order_seq_cst);
+}
+
+void doorbell::ring_for_reply() {
+  if (state_ == nullptr) return;
+  ::std::atomic_thread_fence(::std::memory_order_seq_cst);
+  if (state_->callers_asleep.load(::std::memory_order_relaxed) == 0) return;
+  ring();
+}
+
 bool doorbell::rung_since(::std::uint32_t ticket) const {
   return state_->ticket.load(::std::memory_order_acquire) != ticket;
 }

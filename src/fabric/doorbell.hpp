@@ -42,10 +42,22 @@ class doorbell {
   // Whether someone rang since `ticket` was taken.
   bool rung_since(::std::uint32_t ticket) const;
 
+  // Replies. A caller of the owner's node that waits for a reply polls for it, so peers do not
+  // ring for replies, unless the owner has announced callers that stopped polling and sleep until
+  // their replies come (transport::wait_until): then the reply must wake the owner's progress
+  // thread, which polls for them.
+  // The owner's side: one more (+1) or one fewer (-1) caller asleep. After +1 the caller looks for
+  // its reply once more before sleeping: a reply posted before the announcement is found there,
+  // one posted after it rings (the same pairing as prepare_to_sleep and ring).
+  void expect_replies(int change);
+  // A peer's side, after posting a reply: rings when the owner has callers asleep.
+  void ring_for_reply();
+
  private:
   struct shared_state {
     ::std::atomic<::std::uint32_t> sleeping;
     ::std::atomic<::std::uint32_t> ticket;
+    ::std::atomic<::std::uint32_t> callers_asleep;  // expect_replies
   };
   static absl::StatusOr<doorbell> map(const ::std::string& name, bool create);
 

@@ -2,9 +2,11 @@
 
 #include <poll.h>
 #include <rdma/fi_errno.h>
+#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -22,10 +24,20 @@ namespace {
 
 constexpr int receive_slot_count = 32;
 constexpr int send_slot_count = 32;
-// A poller with nothing to do spins (with the pause instruction), then spins yielding the core to
-// whoever else wants it, then sleeps. Sleeping early costs far more than it saves: a nap of 1 us
-// takes tens of microseconds on a VM, and a peer that finds us asleep must wake us.
+// A poller with nothing to do spins (with the pause instruction), then sleeps. Sleeping early
+// costs a wake-up (tens of microseconds on a VM) when the work comes; spinning long costs CPU that
+// the application could use, and under a CPU quota (drun --cpu-quota, a container's limit) every
+// microsecond spun is taken from the node's threads: the KV store sample, whose operations each
+// wait for a round trip, spent most of its quota spinning when pollers spun for a millisecond
+// (samples/kvstore/README.md, "Scaling across nodes").
 constexpr auto pause_window = microseconds(50);
+// How long a caller spins for its own reply or completion before it hands the polling to the
+// progress thread and sleeps: a round trip to a peer that is awake takes a few microseconds on
+// shm, so a longer wait means the peer had to be woken, and then the wake-up of our sleep adds
+// little to the wait.
+constexpr auto caller_spin_window = microseconds(20);
+// A caller that keeps polling (DRUST_PROGRESS=spin, or the progress thread's own calls) yields
+// the core between polls after pause_window, and naps after this long.
 constexpr auto spin_window = milliseconds(1);
 // How long a parked progress thread without a doorbell naps between looks: the longest a request
 // waits when the caller that parked it stops polling.
@@ -35,9 +47,32 @@ constexpr auto idle_sleep = milliseconds(100);
 // How often a waiter checks that a same-host peer's process still exists.
 constexpr auto liveness_interval = milliseconds(50);
 
-enum operation_state : int { state_pending = 0, state_done = 1, state_failed = 2 };
+// An operation's state word; `state_sleeping` is pending with its caller asleep on the word
+// (wait_until), so whoever settles it must wake the caller (settle).
+enum operation_state : int { state_pending = 0, state_done = 1, state_failed = 2, state_sleeping = 3 };
 
 thread_local int dispatch_depth = 0;
+// The progress thread never sleeps in wait_until: it is the one that would wake the sleeper.
+thread_local bool on_progress_thread = false;
+
+long futex(::std::atomic<int>& word, int operation, int value, const timespec* timeout) {
+  static_assert(sizeof(::std::atomic<int>) == sizeof(int) && ::std::atomic<int>::is_always_lock_free);
+  return ::syscall(SYS_futex, reinterpret_cast<int*>(&word), operation, value, timeout, nullptr, 0);
+}
+
+// Sets an operation's outcome and wakes its caller if it sleeps on it. The word may belong to a
+// caller that returns as soon as it sees the outcome: a wake of a word no longer in use is
+// harmless (a futex sleeper re-checks its word).
+void settle(::std::atomic<int>& state, int outcome) {
+  if (state.exchange(outcome, ::std::memory_order_acq_rel) == state_sleeping) {
+    futex(state, FUTEX_WAKE_PRIVATE, 1, nullptr);
+  }
+}
+
+bool unsettled(const ::std::atomic<int>& state) {
+  const int now = state.load(::std::memory_order_acquire);
+  return now == state_pending || now == state_sleeping;
+}
 
 void cpu_relax() { __builtin_ia32_pause(); }
 
@@ -224,6 +259,12 @@ void transport::ring(int peer) {
   if (static_cast<::std::size_t>(peer) < peer_doorbells_.size()) peer_doorbells_[static_cast<::std::size_t>(peer)].ring();
 }
 
+void transport::ring_for_reply(int peer) {
+  if (static_cast<::std::size_t>(peer) < peer_doorbells_.size()) {
+    peer_doorbells_[static_cast<::std::size_t>(peer)].ring_for_reply();
+  }
+}
+
 void* transport::local_descriptor(const void* address, ::std::size_t length) const {
   auto start = reinterpret_cast<::std::uint64_t>(address);
   auto inside = [&](const memory_region& region) {
@@ -251,7 +292,7 @@ void transport::mark_peer_failed(int peer, const ::std::string& reason) {
   for (pending_call*& waiting : calls_) {
     if (waiting != nullptr && waiting->peer == peer) {
       *waiting->reply = reason;
-      waiting->state.store(state_failed, ::std::memory_order_release);
+      settle(waiting->state, state_failed);
       waiting = nullptr;
     }
   }
@@ -277,23 +318,31 @@ absl::Status transport::check_peer(int peer) {
   return absl::OkStatus();
 }
 
-absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
-                                   steady_clock::time_point deadline, const char* what) {
+absl::Status transport::wait_until(::std::atomic<int>& done, int peer, steady_clock::time_point deadline,
+                                   const char* what) {
   // While callers poll for themselves, the progress thread of a doorbell provider stays parked
   // (see progress_loop). Nothing waits on it meanwhile: peers ring it for every request, and a
-  // request deferred here rings it too; replies and completions are polled for by their waiters.
+  // request deferred here rings it too; replies and completions are polled for by their waiters,
+  // and a waiter that stops polling to sleep leaves the parked count first (wait_asleep).
   active_waiters_.fetch_add(1, ::std::memory_order_seq_cst);
   struct leave_guard {
     transport* self;
-    ~leave_guard() { self->active_waiters_.fetch_sub(1, ::std::memory_order_seq_cst); }
+    bool polling = true;
+    void stop_polling() {
+      if (::std::exchange(polling, false)) self->active_waiters_.fetch_sub(1, ::std::memory_order_seq_cst);
+    }
+    ~leave_guard() { stop_polling(); }
   } leave{this};
+  // In sleep mode a caller spins only briefly, then sleeps (wait_asleep); the progress thread
+  // itself must keep polling, and so does a caller in spin mode.
+  const bool may_sleep = progress_ == progress_mode::sleep && !on_progress_thread;
 
   auto idle_since = steady_clock::now();
   auto next_liveness_check = idle_since + liveness_interval;
   auto nap = microseconds(1);
   unsigned empty_polls = 0;
   bool active = false;  // something completed since the clock was last read
-  while (done.load(::std::memory_order_acquire) == state_pending) {
+  while (unsettled(done)) {
     if (poll_once() > 0) {
       active = true;
       empty_polls = 0;
@@ -310,27 +359,15 @@ absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
       idle_since = now;
       nap = microseconds(1);
     }
+    if (may_sleep && now - idle_since >= caller_spin_window) {
+      leave.stop_polling();
+      return wait_asleep(done, peer, deadline, what);
+    }
     if (now - idle_since < pause_window) {
       cpu_relax();
       continue;
     }
-    if (::std::string failure = peer_failure(peer); !failure.empty()) {
-      return absl::UnavailableError(absl::StrCat(what, " towards node ", peer, " failed: ", failure));
-    }
-    if (now >= next_liveness_check) {
-      next_liveness_check = now + liveness_interval;
-      const peer_info& info = peers_[static_cast<::std::size_t>(peer)];
-      if (info.same_host && peer != node_ && process_gone(info.pid)) {
-        mark_peer_failed(peer, absl::StrCat("its process (pid ", info.pid, " on ", info.host, ") is gone"));
-        continue;
-      }
-    }
-    if (now >= deadline) {
-      auto waited = ::std::chrono::duration_cast<milliseconds>(operation_timeout_).count();
-      mark_peer_failed(peer, absl::StrCat("it did not answer within ", waited, " ms"));
-      return absl::DeadlineExceededError(absl::StrCat(what, " towards node ", peer,
-                                                      " got no answer within ", waited, " ms"));
-    }
+    DRUST_RETURN_IF_ERROR(check_waited_peer(done, peer, now, deadline, next_liveness_check, what));
     if (now - idle_since < spin_window) {
       ::sched_yield();
       continue;
@@ -340,6 +377,63 @@ absl::Status transport::wait_until(const ::std::atomic<int>& done, int peer,
     (void)tight_timers;
     ::std::this_thread::sleep_for(nap);
     nap = ::std::min(nap * 2, microseconds(200));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status transport::wait_asleep(::std::atomic<int>& done, int peer, steady_clock::time_point deadline,
+                                    const char* what) {
+  // Hand the polling to the progress thread: announce the sleep (so that peers ring our doorbell
+  // for replies, doorbell.hpp), look once more for what came before the announcement, then sleep
+  // on the operation's word until whoever settles it wakes us (settle). The progress thread is no
+  // longer parked (this caller left active_waiters_); a completion that needs no message from
+  // the peer (a one-sided read on shm) is already in the completion queue, found by that look or
+  // by the progress thread.
+  own_doorbell_.expect_replies(+1);
+  struct announced_guard {
+    doorbell& bell;
+    ~announced_guard() { bell.expect_replies(-1); }
+  } announced{own_doorbell_};
+  auto next_liveness_check = steady_clock::now() + liveness_interval;
+  while (true) {
+    poll_once();
+    int expected = state_pending;
+    if (!done.compare_exchange_strong(expected, state_sleeping, ::std::memory_order_acq_rel) &&
+        expected != state_sleeping) {
+      return absl::OkStatus();  // settled
+    }
+    // Wake at least every liveness interval to check on the peer (and to poll, should the
+    // progress thread be gone: the node is stopping).
+    const auto now = steady_clock::now();
+    const auto step = ::std::min<steady_clock::duration>(liveness_interval, ::std::max(deadline - now, steady_clock::duration::zero()));
+    const auto step_ns = ::std::chrono::duration_cast<::std::chrono::nanoseconds>(step).count();
+    timespec timeout{static_cast<time_t>(step_ns / 1000000000), static_cast<long>(step_ns % 1000000000)};
+    futex(done, FUTEX_WAIT_PRIVATE, state_sleeping, &timeout);
+    if (!unsettled(done)) return absl::OkStatus();
+    DRUST_RETURN_IF_ERROR(check_waited_peer(done, peer, steady_clock::now(), deadline, next_liveness_check, what));
+  }
+}
+
+absl::Status transport::check_waited_peer(const ::std::atomic<int>& done, int peer, steady_clock::time_point now, steady_clock::time_point deadline,
+                                          steady_clock::time_point& next_liveness_check, const char* what) {
+  if (::std::string failure = peer_failure(peer); !failure.empty()) {
+    return absl::UnavailableError(absl::StrCat(what, " towards node ", peer, " failed: ", failure));
+  }
+  if (now >= next_liveness_check) {
+    next_liveness_check = now + liveness_interval;
+    const peer_info& info = peers_[static_cast<::std::size_t>(peer)];
+    if (info.same_host && peer != node_ && process_gone(info.pid)) {
+      mark_peer_failed(peer, absl::StrCat("its process (pid ", info.pid, " on ", info.host, ") is gone"));
+      // A call is settled as failed by that (its caller reports it); any other wait fails here.
+      if (!unsettled(done)) return absl::OkStatus();
+      return absl::UnavailableError(absl::StrCat(what, " towards node ", peer, " failed: ", peer_failure(peer)));
+    }
+  }
+  if (now >= deadline) {
+    auto waited = ::std::chrono::duration_cast<milliseconds>(operation_timeout_).count();
+    mark_peer_failed(peer, absl::StrCat("it did not answer within ", waited, " ms"));
+    return absl::DeadlineExceededError(absl::StrCat(what, " towards node ", peer, " got no answer within ",
+                                                    waited, " ms"));
   }
   return absl::OkStatus();
 }
@@ -385,8 +479,10 @@ absl::Status transport::send_framed(int peer, message_kind kind, ::std::uint16_t
   wire_header header{cookie_, request_id, static_cast<::std::uint32_t>(node_),
                      static_cast<::std::uint32_t>(payload.size()), kind, flags, 0};
   const ::std::size_t total = sizeof header + payload.size();
-  // A reply needs no doorbell: its caller is polling for it.
-  const bool wake_peer = (flags & flag_reply) == 0;
+  // A reply needs no doorbell while its caller polls for it; one that sleeps (wait_asleep) has
+  // announced it, and the reply rings then (ring_for_reply after posting).
+  const bool is_reply = (flags & flag_reply) != 0;
+  const bool wake_peer = !is_reply;
 
   if (total <= endpoint_->inject_limit() && total <= 512) {
     alignas(16) ::std::byte frame[512];
@@ -394,6 +490,7 @@ absl::Status transport::send_framed(int peer, message_kind kind, ::std::uint16_t
     if (!payload.empty()) ::std::memcpy(frame + sizeof header, payload.data(), payload.size());
     DRUST_RETURN_IF_ERROR(post_with_retry(peer, "fi_inject", wake_peer,
                                           [&] { return endpoint_->post_inject(peer, frame, total); }));
+    if (is_reply) ring_for_reply(peer);
     counters_.messages_sent.fetch_add(1, ::std::memory_order_relaxed);
     return absl::OkStatus();
   }
@@ -428,6 +525,7 @@ absl::Status transport::send_framed(int peer, message_kind kind, ::std::uint16_t
     send_slots_->free.push_back(slot);
     return posted;
   }
+  if (is_reply) ring_for_reply(peer);
   counters_.messages_sent.fetch_add(1, ::std::memory_order_relaxed);
   return absl::OkStatus();
 }
@@ -586,7 +684,7 @@ void transport::handle_completion(operation* op, ::std::size_t length, const ::s
     }
     case operation::type::read:
     case operation::type::write:
-      op->state.store(error.empty() ? state_done : state_failed, ::std::memory_order_release);
+      settle(op->state, error.empty() ? state_done : state_failed);
       return;
   }
 }
@@ -650,7 +748,7 @@ void transport::dispatch(const wire_header& header, ::std::string_view payload) 
     if (slot == nullptr || slot->request_id != header.request_id) return;  // the caller gave up
     pending_call* waiting = ::std::exchange(slot, nullptr);
     waiting->reply->assign(payload.data(), payload.size());
-    waiting->state.store((header.flags & flag_error) ? state_failed : state_done, ::std::memory_order_release);
+    settle(waiting->state, (header.flags & flag_error) ? state_failed : state_done);
     return;
   }
   ++dispatch_depth;
@@ -710,7 +808,9 @@ void transport::progress_loop() {
   // wait fd would wake it for every completion the caller waits for), spins briefly when no
   // caller polls, then sleeps until the provider has something.
   const bool doorbell = endpoint_->provider().idle == idle_wait::doorbell;
-  const auto progress_spin = doorbell ? ::std::chrono::duration_cast<microseconds>(spin_window) : pause_window;
+  // Spin briefly after work, then sleep (pause_window says why not longer).
+  const auto progress_spin = pause_window;
+  on_progress_thread = true;
   ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   auto idle_since = steady_clock::now();
   unsigned empty_polls = 0;

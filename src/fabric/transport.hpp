@@ -159,9 +159,17 @@ class transport {
                            ::std::uint64_t request_id, ::std::string_view payload);
   absl::Status one_sided(bool is_read, int peer, void* local, ::std::size_t length,
                          ::std::uint64_t remote_address);
-  // Waits until `done` is set, driving progress, checking the peer and the deadline.
-  absl::Status wait_until(const ::std::atomic<int>& done, int peer,
-                          ::std::chrono::steady_clock::time_point deadline, const char* what);
+  // Waits until `done` is settled, driving progress, checking the peer and the deadline. In
+  // sleep mode the caller spins briefly, then sleeps (wait_asleep) while the progress thread polls.
+  absl::Status wait_until(::std::atomic<int>& done, int peer, ::std::chrono::steady_clock::time_point deadline,
+                          const char* what);
+  absl::Status wait_asleep(::std::atomic<int>& done, int peer, ::std::chrono::steady_clock::time_point deadline,
+                           const char* what);
+  // A waiter's periodic checks: the peer failed or its process is gone, or the deadline passed.
+  absl::Status check_waited_peer(const ::std::atomic<int>& done, int peer,
+                                 ::std::chrono::steady_clock::time_point now,
+                                 ::std::chrono::steady_clock::time_point deadline,
+                                 ::std::chrono::steady_clock::time_point& next_liveness_check, const char* what);
   absl::Status check_peer(int peer);
   void handle_completion(operation* op, ::std::size_t length, const ::std::string& error);
   void handle_receive(receive_slot& slot, ::std::size_t length);
@@ -171,6 +179,8 @@ class transport {
   // Sleeps until there may be work; true when woken by work rather than by the timeout.
   bool idle_wait();
   void ring(int peer);
+  // After posting a reply: rings the peer when it has callers asleep for replies.
+  void ring_for_reply(int peer);
   void* local_descriptor(const void* address, ::std::size_t length) const;
 
   int node_ = 0;
