@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "blob_pipe.hpp"
 #include "fabric/transport.hpp"
 
 namespace fabric = drust::fabric;
@@ -28,24 +29,8 @@ constexpr fabric::message_kind note_kind = fabric::first_user_kind + 1;
 constexpr fabric::message_kind upper_kind = fabric::first_user_kind + 2;
 constexpr std::size_t exposed_bytes = 2u << 20;
 
-void write_blob(int fd, const std::string& blob) {
-  std::uint32_t size = static_cast<std::uint32_t>(blob.size());
-  REQUIRE(::write(fd, &size, sizeof size) == sizeof size);
-  REQUIRE(::write(fd, blob.data(), size) == static_cast<ssize_t>(size));
-}
-
-std::string read_blob(int fd) {
-  std::uint32_t size = 0;
-  REQUIRE(::read(fd, &size, sizeof size) == sizeof size);
-  std::string blob(size, '\0');
-  std::size_t done = 0;
-  while (done < size) {
-    ssize_t got = ::read(fd, blob.data() + done, size - done);
-    REQUIRE(got > 0);
-    done += static_cast<std::size_t>(got);
-  }
-  return blob;
-}
+using drust_test::read_blob;
+using drust_test::write_blob;
 
 // One side of a two-node job: a transport, its exposed memory, and the peer's description.
 struct side {

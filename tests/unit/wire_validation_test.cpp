@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "blob_pipe.hpp"
 #include "common/message_kinds.hpp"
 #include "fabric/transport.hpp"
 #include "heap/global_heap.hpp"
@@ -44,23 +45,8 @@ constexpr fabric::message_kind echo_kind = fabric::first_user_kind;
 constexpr char job_cookie[] = "0123456789abcdef0123456789abcdef";
 const heap::heap_layout layout{16u << 20, 2};
 
-void write_blob(int fd, const std::string& blob) {
-  std::uint32_t size = static_cast<std::uint32_t>(blob.size());
-  REQUIRE(::write(fd, &size, sizeof size) == sizeof size);
-  REQUIRE(::write(fd, blob.data(), size) == static_cast<ssize_t>(size));
-}
-
-std::string read_blob(int fd) {
-  std::uint32_t size = 0;
-  REQUIRE(::read(fd, &size, sizeof size) == sizeof size);
-  std::string blob(size, '\0');
-  for (std::size_t done = 0; done < size;) {
-    ssize_t got = ::read(fd, blob.data() + done, size - done);
-    REQUIRE(got > 0);
-    done += static_cast<std::size_t>(got);
-  }
-  return blob;
-}
+using drust_test::read_blob;
+using drust_test::write_blob;
 
 fabric::peer_info peer_at(const std::string& address, int pid) {
   fabric::peer_info peer;
