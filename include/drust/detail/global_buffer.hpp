@@ -331,9 +331,10 @@ class global_buffer {
     return elements + index;
   }
 
+  // Returns the first appended element: null when count is 0 and the buffer has no storage.
   template <class Make>
-  T& append(size_type count, Make&& make) {
-    return *insert(size_, count, ::std::forward<Make>(make));
+  T* append(size_type count, Make&& make) {
+    return insert(size_, count, ::std::forward<Make>(make));
   }
 
   // Removes [index, index + count).
