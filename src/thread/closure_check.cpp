@@ -40,6 +40,25 @@ struct mapping {
 constexpr ::std::uintptr_t lowest_user_address = 0x10000;             // vm.mmap_min_addr
 constexpr ::std::uintptr_t highest_user_address = ::std::uintptr_t{1} << 47;
 
+#if defined(__SANITIZE_ADDRESS__)
+#define DRUST_UNDER_ADDRESS_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DRUST_UNDER_ADDRESS_SANITIZER 1
+#endif
+#endif
+#ifdef DRUST_UNDER_ADDRESS_SANITIZER
+// AddressSanitizer's shadow memory and its gap (x86_64) are anonymous mappings over 16 TiB of low
+// addresses where no object ever lives; without this, a plain integer such as 0x2'0000'0001 would
+// look like a pointer into "an anonymous mapping of this node".
+constexpr ::std::uintptr_t sanitizer_shadow_begin = 0x7fff'8000;
+constexpr ::std::uintptr_t sanitizer_shadow_end = 0x1000'7fff'8000;
+#else
+constexpr ::std::uintptr_t sanitizer_shadow_begin = 0;
+constexpr ::std::uintptr_t sanitizer_shadow_end = 0;
+#endif
+#undef DRUST_UNDER_ADDRESS_SANITIZER
+
 ::std::vector<mapping> read_memory_map() {
   ::std::vector<mapping> map;
   ::std::ifstream maps("/proc/self/maps");
@@ -132,6 +151,7 @@ void check_closure_words(const void* object, ::std::size_t size, const ::std::ty
     ::std::memcpy(&word, bytes + offset, sizeof word);
     if (word < lowest_user_address || word >= highest_user_address) continue;
     if (word >= heap::global_heap_base && word < heap::global_heap_limit) continue;  // a global address
+    if (word >= sanitizer_shadow_begin && word < sanitizer_shadow_end) continue;
     mapping where{};
     if (!memory_map().find(word, refreshed, where)) continue;  // not an address of anything here
     ::std::ostringstream text;
