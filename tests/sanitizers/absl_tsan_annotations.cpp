@@ -65,7 +65,27 @@ using absl::Duration;
 using absl::Mutex;
 using absl::Time;
 
+// Abseil evaluates a Condition with the mutex held, in the waiting thread or in whichever thread
+// is unlocking; those reads belong to a critical section. The condition handed to the real Abseil
+// is therefore wrapped: acquire before the user's condition runs and release after, as Abseil's
+// own annotations do (EvalConditionAnnotated in mutex.cc).
+struct annotated_condition {
+  const Condition* user;
+  Mutex* mutex;
+
+  static bool evaluate(annotated_condition* self) {
+    acquired(self->mutex);
+    const bool result = self->user->Eval();
+    releasing(self->mutex);
+    return result;
+  }
+};
+
 }  // namespace
+
+#define DRUST_ANNOTATED(condition) \
+  annotated_condition annotated{&(condition), this};  \
+  const Condition wrapped(&annotated_condition::evaluate, &annotated)
 
 // A member function is called as a function whose first argument is `this` (Itanium C++ ABI).
 #define DRUST_REAL(type, symbol) static const auto real_member = real<type>(symbol)
@@ -105,36 +125,42 @@ void Mutex::ReaderUnlock() {
 
 void Mutex::LockWhen(const Condition& condition) {
   DRUST_REAL(void (*)(Mutex*, const Condition&), "5Mutex8LockWhenERKNS0_9ConditionE");
-  real_member(this, condition);
+  DRUST_ANNOTATED(condition);
+  real_member(this, wrapped);
   acquired(this);
 }
 void Mutex::ReaderLockWhen(const Condition& condition) {
   DRUST_REAL(void (*)(Mutex*, const Condition&), "5Mutex14ReaderLockWhenERKNS0_9ConditionE");
-  real_member(this, condition);
+  DRUST_ANNOTATED(condition);
+  real_member(this, wrapped);
   acquired(this);
 }
 bool Mutex::LockWhenWithTimeout(const Condition& condition, Duration timeout) {
   DRUST_REAL(bool (*)(Mutex*, const Condition&, Duration), "5Mutex19LockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  const bool result = real_member(this, condition, timeout);
+  DRUST_ANNOTATED(condition);
+  const bool result = real_member(this, wrapped, timeout);
   acquired(this);  // held on return either way
   return result;
 }
 bool Mutex::LockWhenWithDeadline(const Condition& condition, Time deadline) {
   DRUST_REAL(bool (*)(Mutex*, const Condition&, Time), "5Mutex20LockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  const bool result = real_member(this, condition, deadline);
+  DRUST_ANNOTATED(condition);
+  const bool result = real_member(this, wrapped, deadline);
   acquired(this);
   return result;
 }
 bool Mutex::ReaderLockWhenWithTimeout(const Condition& condition, Duration timeout) {
   DRUST_REAL(bool (*)(Mutex*, const Condition&, Duration),
              "5Mutex25ReaderLockWhenWithTimeoutERKNS0_9ConditionENS0_8DurationE");
-  const bool result = real_member(this, condition, timeout);
+  DRUST_ANNOTATED(condition);
+  const bool result = real_member(this, wrapped, timeout);
   acquired(this);
   return result;
 }
 bool Mutex::ReaderLockWhenWithDeadline(const Condition& condition, Time deadline) {
   DRUST_REAL(bool (*)(Mutex*, const Condition&, Time), "5Mutex26ReaderLockWhenWithDeadlineERKNS0_9ConditionENS0_4TimeE");
-  const bool result = real_member(this, condition, deadline);
+  DRUST_ANNOTATED(condition);
+  const bool result = real_member(this, wrapped, deadline);
   acquired(this);
   return result;
 }
@@ -143,20 +169,23 @@ bool Mutex::ReaderLockWhenWithDeadline(const Condition& condition, Time deadline
 void Mutex::Await(const Condition& condition) {
   DRUST_REAL(void (*)(Mutex*, const Condition&), "5Mutex5AwaitERKNS0_9ConditionE");
   releasing(this);
-  real_member(this, condition);
+  DRUST_ANNOTATED(condition);
+  real_member(this, wrapped);
   acquired(this);
 }
 bool Mutex::AwaitWithTimeout(const Condition& condition, Duration timeout) {
   DRUST_REAL(bool (*)(Mutex*, const Condition&, Duration), "5Mutex16AwaitWithTimeoutERKNS0_9ConditionENS0_8DurationE");
   releasing(this);
-  const bool result = real_member(this, condition, timeout);
+  DRUST_ANNOTATED(condition);
+  const bool result = real_member(this, wrapped, timeout);
   acquired(this);
   return result;
 }
 bool Mutex::AwaitWithDeadline(const Condition& condition, Time deadline) {
   DRUST_REAL(bool (*)(Mutex*, const Condition&, Time), "5Mutex17AwaitWithDeadlineERKNS0_9ConditionENS0_4TimeE");
   releasing(this);
-  const bool result = real_member(this, condition, deadline);
+  DRUST_ANNOTATED(condition);
+  const bool result = real_member(this, wrapped, deadline);
   acquired(this);
   return result;
 }

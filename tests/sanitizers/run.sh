@@ -30,11 +30,33 @@ readonly TSAN_TESTS=(transport allocator global_heap coherence_read_cache cohere
 
 say() { printf 'sanitizers: %s\n' "$*"; }
 
-# configure DIR MESON_OPTIONS...: meson setup DIR unless it is already configured.
+# True when DIR's options differ from the -Dname=value arguments that follow.
+options_differ() {
+  local dir="$1"
+  shift
+  meson introspect --buildoptions "$dir" 2>/dev/null | python3 -c '
+import json, sys
+current = {o["name"]: o["value"] for o in json.load(sys.stdin)}
+for argument in sys.argv[1:]:
+    name, value = argument[2:].split("=", 1)
+    have = current.get(name)
+    have = ",".join(have) if isinstance(have, list) else str(have).lower() if isinstance(have, bool) else str(have)
+    if have != value:
+        sys.exit(0)
+sys.exit(1)' "$@"
+}
+
+# configure DIR MESON_OPTIONS...: meson setup DIR, or meson configure when it was configured with
+# other options (an older run.sh); nothing when it matches.
 configure() {
   local dir="$1"
   shift
-  [[ -f "$dir/build.ninja" ]] && return 0
+  if [[ -f "$dir/build.ninja" ]]; then
+    options_differ "$dir" -Dwerror=true "$@" || return 0
+    say "configuring $dir again ($*)"
+    meson configure "$dir" -Dwerror=true "$@" >/dev/null || { say "meson configure of $dir failed"; return 1; }
+    return 0
+  fi
   say "configuring $dir ($*)"
   meson setup "$dir" "$SOURCE_ROOT" -Dwerror=true "$@" >"$dir.setup.log" 2>&1 || {
     say "meson setup of $dir failed; log: $dir.setup.log"
