@@ -144,6 +144,27 @@ bool kernel_has_netem() {
   return has;
 }
 
+// Starts a 3-node sleeper job with drun's `options`, SIGKILLs node `victim` mid-run, and checks
+// that drun reports it, exits with 128 + SIGKILL and leaves no process or /dev/shm file. Returns
+// the job, for the caller's checks of what its options made (cgroups, network).
+started_job kill_a_node_mid_run(const std::vector<std::string>& options, int victim) {
+  std::vector<std::string> command = {drun, "--verbose", "-n", "3"};
+  command.insert(command.end(), options.begin(), options.end());
+  command.insert(command.end(), {sleeper_app, "60000"});
+  drust_test::background_process job_process(command);
+  started_job job = drust_test::wait_until_started(job_process, 30s);
+  const pid_t pid = job.pids[static_cast<std::size_t>(victim)];
+  REQUIRE(::kill(pid, SIGKILL) == 0);
+  auto result = job_process.wait(run_limit);
+  INFO("stderr: " << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code == 128 + SIGKILL);
+  CHECK(contains(result.err, "node " + std::to_string(victim) + " (host localhost, pid " + std::to_string(pid) +
+                                 ") was killed by SIGKILL"));
+  check_nothing_left(job);
+  return job;
+}
+
 }  // namespace
 
 TEST_SUITE("errors") {
@@ -302,15 +323,7 @@ TEST_SUITE("cpu_quota") {
   }
 
   TEST_CASE("a node killed mid-run: the job stops and its cgroups are removed") {
-    drust_test::background_process job_process({drun, "--verbose", "-n", "3", "--cpu-quota", "0.5", sleeper_app, "60000"});
-    started_job job = drust_test::wait_until_started(job_process, 30s);
-    REQUIRE(::kill(job.pids[1], SIGKILL) == 0);
-    auto result = job_process.wait(run_limit);
-    INFO("stderr: " << result.err);
-    REQUIRE_FALSE(result.timed_out);
-    CHECK(result.exit_code == 128 + SIGKILL);
-    CHECK(contains(result.err, "node 1 (host localhost, pid " + std::to_string(job.pids[1]) + ") was killed by SIGKILL"));
-    check_nothing_left(job);
+    started_job job = kill_a_node_mid_run({"--cpu-quota", "0.5"}, 1);
     CHECK_MESSAGE(cgroups_of(job.job_id).empty(), "left: " << joined(cgroups_of(job.job_id)));
   }
 
@@ -382,15 +395,7 @@ TEST_SUITE("netns") {
   }
 
   TEST_CASE("a node killed mid-run: the job stops and its network is removed") {
-    drust_test::background_process job_process({drun, "--verbose", "-n", "3", "--netns", sleeper_app, "60000"});
-    started_job job = drust_test::wait_until_started(job_process, 30s);
-    REQUIRE(::kill(job.pids[2], SIGKILL) == 0);
-    auto result = job_process.wait(run_limit);
-    INFO("stderr: " << result.err);
-    REQUIRE_FALSE(result.timed_out);
-    CHECK(result.exit_code == 128 + SIGKILL);
-    CHECK(contains(result.err, "node 2 (host localhost, pid " + std::to_string(job.pids[2]) + ") was killed by SIGKILL"));
-    check_nothing_left(job);
+    started_job job = kill_a_node_mid_run({"--netns"}, 2);
     CHECK_MESSAGE(network_of(job.job_id).empty(), "left: " << joined(network_of(job.job_id)));
   }
 
