@@ -123,6 +123,33 @@ class Summarise(unittest.TestCase):
         self.assertIn("original not deterministic", summary["original_status"])
         self.assertEqual(summary["speedup"], {})
 
+    def test_ports_on_two_or_more_nodes_are_held_to_the_original_at_their_own_size(self):
+        # kvstore: 1 node runs bench_args ("long"), 2+ nodes multi_node_args ("short").
+        summary = workloads.summarise(KV, [ok(100, "long")], ports(
+            n1=[ok(98, "long")], n2=[ok(50, "short")], n4=[ok(80, "long")], n8=[ok(120, "short")]),
+            multi_node_original_runs=[ok(90, "short")])
+        self.assertAlmostEqual(summary["speedup"][2], 0.5)  # against the original at bench_args
+        self.assertAlmostEqual(summary["speedup"][8], 1.2)
+        self.assertNotIn(4, summary["speedup"])
+        self.assertIn("checksum mismatch (long, original short)", summary["port_status"][4])
+        self.assertEqual(summary["multi_node_args"], list(KV.multi_node_args))
+        self.assertEqual(summary["multi_node_original_throughput"], 90)
+
+    def test_a_failed_original_at_the_multi_node_size_leaves_those_ports_without_figures(self):
+        failed = workloads.Run("failed (exit status 1)", 0.5)
+        summary = workloads.summarise(KV, [ok(100, "long")], ports(n1=[ok(100, "long")], n2=[ok(50, "short")]),
+                                      multi_node_original_runs=[failed])
+        self.assertEqual(set(summary["speedup"]), {1})
+        self.assertEqual(summary["port_status"][2], "no original")
+        self.assertIn("original at the 2+ node size: failed (exit status 1)", summary["verdict"])
+
+    def test_kvstore_runs_its_multi_node_size_on_two_or_more_nodes_only(self):
+        self.assertEqual(KV.args("bench"), KV.bench_args)
+        self.assertEqual(KV.args("bench", nodes=1), KV.bench_args)
+        self.assertEqual(KV.args("bench", nodes=2), KV.multi_node_args)
+        self.assertEqual(KV.args("small", nodes=8), ())
+        self.assertEqual(GEMM.args("bench", nodes=8), GEMM.bench_args)
+
 
 class Tables(unittest.TestCase):
     def rows(self):
@@ -146,9 +173,18 @@ class Tables(unittest.TestCase):
         self.assertIn("not built", dataframe)
         self.assertIn("6x | 5.57x | not met: not built", dataframe)
         self.assertIn("a CPU quota of 0.25 cores", table)
+        self.assertNotIn("ran `", table)  # no workload here ran a second size
         # Every row has as many cells as the header.
         cells = {line.count("|") for line in lines if line.startswith("|")}
         self.assertEqual(len(cells), 1, table)
+
+    def test_a_second_size_for_two_or_more_nodes_is_named_under_the_table(self):
+        summary = workloads.summarise(KV, [ok(1.5e6, "long")], ports(n1=[ok(1.5e6, "long")], n2=[ok(3e4, "short")]),
+                                      multi_node_original_runs=[ok(1.4e6, "short")])
+        table = workloads.markdown_table([(KV, summary, None)], "a CPU quota of 0.25 cores")
+        self.assertIn("KV: the original and the port on 1 node ran `" + " ".join(KV.bench_args) + "`", table)
+        self.assertIn("the port on 2 to 8 nodes ran `" + " ".join(KV.multi_node_args) + "`", table)
+        self.assertIn("(the original ran 1.4 M ops/s there)", table)
 
     def test_demo_table_marks_a_mismatch(self):
         results = [(GEMM, ok(38, "x", 0.2), ok(19, "x", 1.2), None),
