@@ -145,6 +145,8 @@ absl::StatusOr<::std::unique_ptr<transport>> transport::open(const transport_opt
   opened->cookie_ = options.cookie;
   opened->operation_timeout_ = options.operation_timeout;
   opened->progress_ = options.progress;
+  // The fabric's own kind: a ping is answered with an empty reply (the benchmarks' round trip).
+  opened->on_request(ping_kind, reply_handler([](const incoming_message&, ::std::string&) { return absl::OkStatus(); }));
   endpoint_options endpoint_settings = options.endpoint;
   endpoint_settings.wait_object = options.progress == progress_mode::sleep;
   DRUST_ASSIGN_OR_RETURN(opened->endpoint_, endpoint::open(endpoint_settings));
@@ -288,6 +290,9 @@ void transport::mark_peer_failed(int peer, const ::std::string& reason) {
     peer_failures_[static_cast<::std::size_t>(peer)] = reason;
     any_peer_failed_.store(true, ::std::memory_order_release);
   }
+  // Before the calls fail: their callers' errors may end threads, even this node, and drun must
+  // have heard of the cause first.
+  if (peer_failure_observer_) peer_failure_observer_(peer, reason);
   absl::MutexLock hold(&calls_lock_);
   for (pending_call*& waiting : calls_) {
     if (waiting != nullptr && waiting->peer == peer) {
