@@ -167,6 +167,12 @@ bool controller::awaiting_stats() const {
   return false;
 }
 
+void controller::read_pending() {
+  ::std::vector<int> fds;
+  for (const auto& [fd, joined] : connections_) fds.push_back(fd);
+  for (int fd : fds) read_from(fd);  // reads until EAGAIN; a connection closed meanwhile is skipped
+}
+
 void controller::send_peer_failed(int failed_node, const ::std::string& reason) {
   ending_ = true;
   json message = {{"type", "peer_failed"}, {"node", failed_node}, {"reason", reason}};
@@ -354,6 +360,14 @@ void controller::handle_joined_message(int node, const json& message) {
     broadcast_load_table();
   } else if (type == "finish") {
     if (node == 0) finish_status_ = static_cast<int>(integer_field(message, "status").value_or(0));
+  } else if (type == "peer_lost") {
+    auto failed = integer_field(message, "node");
+    if (!failed || *failed < 0 || *failed >= settings_.node_count || *failed == node) {
+      log(absl::StrCat("node ", node, " sent a peer_lost message without a valid other node; ignored"));
+      return;
+    }
+    ::std::string reason = string_field(message, "reason");
+    if (observer_.peer_lost) observer_.peer_lost(node, static_cast<int>(*failed), reason.empty() ? "it failed" : reason);
   } else if (type == "stats") {
     slot.stats = message;
     slot.stats->erase("type");

@@ -3,7 +3,7 @@
 // Every node connects to it over TCP and says hello with the job's cookie; when all N have, the
 // controller checks they run the same executable, sends each the address table (welcome), and when
 // all are ready, start. It then keeps the connections: nodes report their load, node 0 reports
-// that main returned, and drun uses them to announce failures and the end of the job. After each
+// that main returned or that a peer is gone, and drun uses them to announce failures and the end of the job. After each
 // load report it advises every node where to allocate once its own heap is under pressure
 // (placement.hpp), and it keeps the counters each node sends as its part of the job ends (the
 // `stats` frame, for drun --stats). The messages are in docs/design/bootstrap.md. Anything that connects without the cookie gets an error frame
@@ -85,6 +85,9 @@ class controller {
     // A started node has sent nothing for `silent_for` (at least settings.silence_limit). Reported
     // once per node; drun decides (it ends the job).
     ::std::function<void(int node, ::std::chrono::milliseconds silent_for)> node_silent;
+    // `reporter` saw `failed` go (its process gone, an operation unanswered) before drun said
+    // anything of it: the `peer_lost` message. drun decides (it names the first cause).
+    ::std::function<void(int reporter, int failed, const ::std::string& reason)> peer_lost;
     // Diagnostics for drun --verbose: refused connections, unexpected messages.
     ::std::function<void(const ::std::string& line)> log;
   };
@@ -122,6 +125,10 @@ class controller {
   const nlohmann::json* stats_of(int node) const;
   // Whether a node that can still send its `stats` frame (its connection is open) has not yet.
   bool awaiting_stats() const;
+
+  // Reads and handles what the nodes have sent and drun has not read yet, now: a node writes its
+  // last messages (a peer_lost) before it exits, so drun reads them before acting on the exit.
+  void read_pending();
 
   // Tells every connected node except `failed_node` that it is gone.
   void send_peer_failed(int failed_node, const ::std::string& reason);

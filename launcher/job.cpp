@@ -35,6 +35,9 @@ constexpr auto hello_timeout = seconds(5);              // for every connection 
 constexpr auto output_drain_time = seconds(1);          // for output still in pipes after the last exit
 constexpr auto remote_cleanup_time = seconds(3);
 constexpr auto stats_wait = seconds(2);                 // --stats: for stats frames still on their way
+// A node reported a peer gone: drun waits this long to hear of that peer's exit itself (a killed
+// process with much memory takes a while to be reaped) before it names the peer on the report alone.
+constexpr auto reported_failure_wait = seconds(2);
 
 void write_to_stderr(::std::string_view rest) {
   while (!rest.empty()) {
@@ -90,6 +93,10 @@ class job_supervisor {
   void on_executables_differ(int node, const ::std::string& build_id, const ::std::string& node0_build_id);
   void on_node_disconnected(int node);
   void on_node_silent(int node, milliseconds silent_for);
+  void on_peer_lost(int reporter, int failed_node, const ::std::string& reason);
+  void on_reported_failure_unconfirmed();
+  bool is_consequence_of_reported_failure(int node_id, int wait_status);
+  void print_consequences();
 
   // The three ways a job ends early or normally; each starts the 2 s countdown to SIGKILL.
   void shut_down();                                   // node 0 exited: the others may finish cleanly
@@ -126,6 +133,17 @@ class job_supervisor {
   int interrupt_signal_ = 0;            // the first SIGINT/SIGTERM/SIGHUP
   bool interrupt_decided_status_ = false;
   ::std::optional<int> exit_status_;    // the first cause decides
+  // The first node a peer reported gone (peer_lost) while drun had not yet heard of it: until that
+  // node's exit is seen (or reported_failure_wait passes), it is the job's first cause, and the
+  // exits of other nodes meanwhile are its consequences, told after it.
+  struct reported_failure {
+    int node = -1;
+    int reporter = -1;
+    ::std::string reason;
+    event_loop::timer_id timer = 0;
+  };
+  ::std::optional<reported_failure> reported_failure_;
+  ::std::vector<::std::string> consequences_;  // lines about those exits, printed after the cause
 };
 
 job_supervisor::~job_supervisor() {
@@ -183,6 +201,9 @@ bool job_supervisor::start() {
   };
   events.node_disconnected = [this](int node) { on_node_disconnected(node); };
   events.node_silent = [this](int node, milliseconds silent_for) { on_node_silent(node, silent_for); };
+  events.peer_lost = [this](int reporter, int failed_node, const ::std::string& reason) {
+    on_peer_lost(reporter, failed_node, reason);
+  };
   events.log = [this](const ::std::string& line) { note(line); };
   auto started = controller::start(loop_, ::std::move(settings), ::std::move(events));
   if (!started.ok()) {
@@ -330,8 +351,6 @@ void job_supervisor::read_signals() {
 }
 
 void job_supervisor::reap_children() {
-  // Nodes other than 0 first: when several died at once, a peer's death is the likelier cause of
-  // node 0's, and it is the one worth reporting.
   ::std::vector<::std::pair<int, int>> exits;
   for (::std::size_t i = 0; i < nodes_.size(); ++i) {
     node_process& node = nodes_[i];
@@ -342,7 +361,16 @@ void job_supervisor::reap_children() {
     while (done < 0 && errno == EINTR);
     if (done == node.pid) exits.emplace_back(static_cast<int>(i), wait_status);
   }
-  ::std::stable_partition(exits.begin(), exits.end(), [](const auto& exit) { return exit.first != 0; });
+  if (exits.empty()) return;
+  // When several nodes ended at once, the first cause goes first: a node that a peer reported gone
+  // (what the nodes wrote before they exited is read now), then nodes other than 0, since a
+  // peer's death is the likelier cause of node 0's.
+  if (controller_ && !tearing_down_) controller_->read_pending();
+  auto rank = [this](const ::std::pair<int, int>& exit) {
+    if (reported_failure_ && reported_failure_->node == exit.first) return 0;
+    return exit.first != 0 ? 1 : 2;
+  };
+  ::std::stable_sort(exits.begin(), exits.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
   for (const auto& [node, wait_status] : exits) on_node_exit(node, wait_status);
 }
 
@@ -363,6 +391,8 @@ void job_supervisor::on_node_exit(int node_id, int wait_status) {
     return;
   }
   if (tearing_down_) return;  // the job is ending; this exit is its consequence
+  if (is_consequence_of_reported_failure(node_id, wait_status)) return;
+  if (reported_failure_) loop_.cancel_timer(reported_failure_->timer);
 
   const bool joined = controller_->said_hello(node_id);
   if (node_id == 0) {
@@ -374,7 +404,14 @@ void job_supervisor::on_node_exit(int node_id, int wait_status) {
       if (WIFSIGNALED(wait_status)) print_line(absl::StrCat(describe(0), " ", how_it_ended(wait_status)));
       exit_status_ = exit_status_of(wait_status);
     }
-    shut_down();
+    print_consequences();
+    if (WIFSIGNALED(wait_status)) {
+      // Node 0 died: its peers hear that it failed, so that an operation towards it fails with
+      // that reason, not with "this node's part of the job is over".
+      stop_after_failure(0, how_it_ended(wait_status));
+    } else {
+      shut_down();
+    }
     return;
   }
 
@@ -386,8 +423,54 @@ void job_supervisor::on_node_exit(int node_id, int wait_status) {
     what += " before the job ended";
   }
   print_line(absl::StrCat(describe(node_id), " ", what, "; stopping the job"));
+  print_consequences();
   exit_status_ = WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0 ? 1 : exit_status_of(wait_status);
   stop_after_failure(node_id, how_it_ended(wait_status));
+}
+
+bool job_supervisor::is_consequence_of_reported_failure(int node_id, int wait_status) {
+  if (!reported_failure_ || reported_failure_->node == node_id) return false;
+  // Node 0 returning 0 is the job's normal end, whatever a peer saw meanwhile.
+  if (node_id == 0 && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0) return false;
+  const int failed = reported_failure_->node;
+  if (!nodes_[static_cast<::std::size_t>(failed)].running) return false;
+  // A node that a peer saw go is ending, and this node ended after that report: most likely of it
+  // (an error from an operation towards the failed node that its program did not catch). The
+  // failed node is named when drun hears of its exit; this one is told after it.
+  consequences_.push_back(absl::StrCat(describe(node_id), " ", how_it_ended(wait_status), " after node ", failed,
+                                       " failed: a consequence, not the cause"));
+  note(absl::StrCat(describe(node_id), " ", how_it_ended(wait_status), "; waiting to hear of node ", failed,
+                    "'s end, which node ", reported_failure_->reporter, " reported first"));
+  return true;
+}
+
+void job_supervisor::on_peer_lost(int reporter, int failed_node, const ::std::string& reason) {
+  // Once the job is ending, the nodes' reports only echo what drun told them.
+  if (tearing_down_ || interrupt_signal_ != 0 || reported_failure_) return;
+  if (!nodes_[static_cast<::std::size_t>(failed_node)].running) return;
+  note(absl::StrCat("node ", reporter, " reports that node ", failed_node, " failed: ", reason));
+  reported_failure_ = reported_failure{failed_node, reporter, reason, 0};
+  reported_failure_->timer = loop_.add_timer(reported_failure_wait, [this] { on_reported_failure_unconfirmed(); });
+}
+
+void job_supervisor::on_reported_failure_unconfirmed() {
+  reported_failure_->timer = 0;
+  const int failed = reported_failure_->node;
+  node_process& node = nodes_[static_cast<::std::size_t>(failed)];
+  if (tearing_down_ || interrupt_signal_ != 0 || !node.running) return;
+  // The node still runs as far as drun can tell, but a peer could not reach it: it is as good as
+  // gone for the job (fail-stop), and it goes now, as a hung node does.
+  print_line(absl::StrCat(describe(failed), " failed as node ", reported_failure_->reporter, " saw it: ",
+                          reported_failure_->reason, "; stopping the job"));
+  print_consequences();
+  exit_status_ = 1;
+  if (node.pid > 0) ::kill(-node.pid, SIGKILL);
+  stop_after_failure(failed, reported_failure_->reason);
+}
+
+void job_supervisor::print_consequences() {
+  for (const ::std::string& line : consequences_) print_line(line);
+  consequences_.clear();
 }
 
 void job_supervisor::on_interrupt(int signal_number) {

@@ -290,6 +290,9 @@ void transport::mark_peer_failed(int peer, const ::std::string& reason) {
     peer_failures_[static_cast<::std::size_t>(peer)] = reason;
     any_peer_failed_.store(true, ::std::memory_order_release);
   }
+  // Before the calls fail: their callers' errors may end threads, even this node, and drun must
+  // have heard of the cause first.
+  if (peer_failure_observer_) peer_failure_observer_(peer, reason);
   absl::MutexLock hold(&calls_lock_);
   for (pending_call*& waiting : calls_) {
     if (waiting != nullptr && waiting->peer == peer) {

@@ -134,8 +134,16 @@ class transport {
     return call(peer, M::kind, encode(message, tail));
   }
 
-  // Fails every pending and future operation towards `peer` (the controller said it died).
+  // Fails every pending and future operation towards `peer` (the controller said it died, or
+  // this node saw it go), and tells the peer-failure observer, once per peer.
   void mark_peer_failed(int peer, const ::std::string& reason);
+  // Called once for each peer that fails, with the reason, outside the transport's locks and
+  // before any operation towards the peer reports the failure. The node runtime passes it on to
+  // drun, so that drun hears of a failure this node saw before a consequence of it (docs/RELIABILITY.md).
+  // Set before connect().
+  void on_peer_failure(::std::function<void(int peer, const ::std::string& reason)> observer) {
+    peer_failure_observer_ = ::std::move(observer);
+  }
   // Empty when the peer is fine, else why it failed.
   ::std::string peer_failure(int peer) const;
 
@@ -219,6 +227,7 @@ class transport {
 
   mutable absl::Mutex peers_lock_;
   ::std::vector<::std::string> peer_failures_ ABSL_GUARDED_BY(peers_lock_);
+  ::std::function<void(int peer, const ::std::string& reason)> peer_failure_observer_;
   ::std::atomic<bool> any_peer_failed_{false};
 
   progress_mode progress_ = progress_mode::sleep;

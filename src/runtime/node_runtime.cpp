@@ -185,6 +185,13 @@ absl::Status node_runtime::bootstrap() {
   options.cookie = fabric::fold_cookie(config_.cookie);
   DRUST_ASSIGN_OR_RETURN(options.progress, fabric::progress_mode_from_environment());
   DRUST_ASSIGN_OR_RETURN(transport_, fabric::transport::open(options));
+  // A failure this node sees for itself (a peer's process gone, an operation unanswered) goes to
+  // drun at once, before the errors it causes can end a thread, or this node: drun names the
+  // first cause, not a consequence of it (docs/RELIABILITY.md, "Chaos run").
+  transport_->on_peer_failure([this](int peer, const ::std::string& reason) {
+    if (control_fd_ < 0 || finishing_.load(::std::memory_order_acquire)) return;
+    (void)send_control({{"type", "peer_lost"}, {"node", peer}, {"reason", reason}});
+  });
   DRUST_ASSIGN_OR_RETURN(fabric::memory_region region, transport_->expose(partition_.begin(), partition_.size()));
 
   DRUST_ASSIGN_OR_RETURN(auto controller, control::split_host_port(config_.controller));

@@ -9,8 +9,10 @@
 #include <exception>
 #include <memory>
 #include <new>
+#include <optional>
 #include <system_error>
 #include <stop_token>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -113,6 +115,16 @@ absl::Mutex stops_lock;
 absl::flat_hash_map<detail::thread_serial, ::std::stop_source> stop_sources ABSL_GUARDED_BY(stops_lock);
 thread_local const ::std::stop_source* current_stop = nullptr;
 
+// A peer this node knows to have failed (the controller said so, or the transport saw it go),
+// and why; nullopt while every peer is well.
+::std::optional<::std::pair<int, ::std::string>> failed_peer() {
+  if (cluster.transport == nullptr) return ::std::nullopt;
+  for (int node = 0; node < cluster.nodes; ++node) {
+    if (::std::string why = cluster.transport->peer_failure(node); !why.empty()) return ::std::pair{node, why};
+  }
+  return ::std::nullopt;
+}
+
 // The body of every drust thread, local or remote: `body` runs the closure.
 template <class Body>
 void run_thread(detail::thread_serial serial, ::std::shared_ptr<thread_record> local_record, Body&& body) {
@@ -123,9 +135,24 @@ void run_thread(detail::thread_serial serial, ::std::shared_ptr<thread_record> l
   try {
     body();
   } catch (...) {
+    const exception_description what = describe_current_exception();
+    if (auto lost = failed_peer()) {
+      // Most likely the error is the failed peer's (an operation towards it, a result that could
+      // not reach it), and either way the job is over: a node's loss ends it (fail-stop), and drun,
+      // which heard of the loss first (node_runtime.cpp), names that node and stops the others.
+      // Terminating here would add a second failure that reads as this node's own. So the thread
+      // just ends: its outcome is never delivered, and whoever waits for it ends with the job.
+      ::std::fprintf(stderr,
+                     "drust: node %d: a thread started by node %d cannot go on because node %d failed (%s); the job "
+                     "ends with it. The thread's error: %s: %s\n",
+                     cluster.node, detail::origin_node(serial), lost->first, lost->second.c_str(), what.type.c_str(),
+                     what.message.c_str());
+      ::std::fflush(stderr);
+      running.fetch_sub(1);
+      return;
+    }
     // As with std::thread, an exception leaving the thread ends the program, here the whole job:
     // this node terminates, and drun stops the others and names this node.
-    const exception_description what = describe_current_exception();
     ::std::fprintf(stderr, "drust: node %d: a thread started by node %d ended with an uncaught exception of type %s: %s\n",
                    cluster.node, detail::origin_node(serial), what.type.c_str(), what.message.c_str());
     ::std::fflush(stderr);
