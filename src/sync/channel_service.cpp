@@ -1,6 +1,7 @@
 #include "sync/channel_service.hpp"
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -24,18 +25,16 @@ using detail::channel_outcome;
   return bytes;
 }
 
-// Waits on `state.changed` until `deadline` (clock::time_point::max(): without one); false when
-// the deadline passed.
-bool wait_until(channel_state& state, clock::time_point deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.lock) {
-  if (deadline == clock::time_point::max()) {
-    state.changed.Wait(&state.lock);
-    return true;
-  }
-  const auto left = deadline - clock::now();
-  if (left <= clock::duration::zero()) return false;
-  state.changed.WaitWithTimeout(&state.lock, absl::FromChrono(left));
-  return true;
-}
+// How long a thread that must wait on a channel of this node first polls the transport itself
+// before it blocks on the channel's condition variable. A value from another node is queued by
+// whichever thread polls the transport: left to the progress thread, it costs that thread a futex
+// wake and the receiver a wake-up, several times the message's own latency (docs/PERFORMANCE.md,
+// "Channels"); polled for by the receiver, it is queued and taken on the receiver's thread, as a
+// caller waiting for its reply takes the reply. As long as such a caller polls before it sleeps
+// (fabric/transport.cpp, caller_spin_window): a value that takes longer comes from a sender that
+// was not sending, and then a wake-up adds little to the wait. (The progress thread polls too
+// meanwhile; the transport parks it only for its own callers.)
+constexpr auto change_poll_window = ::std::chrono::microseconds(20);
 
 // A remote wait polls the home: briefly at once, then backing off to a millisecond.
 void back_off(int& round) {
@@ -48,6 +47,35 @@ void back_off(int& round) {
 }
 
 }  // namespace
+
+bool channel_service::wait_until(channel_state& state, clock::time_point deadline) {
+  if (deadline != clock::time_point::max() && deadline <= clock::now()) return false;
+  const ::std::uint64_t seen = state.changes.load(::std::memory_order_relaxed);
+  bool changed = false;
+  if (transport_ != nullptr && !stopped_.load(::std::memory_order_acquire)) {
+    state.lock.Unlock();
+    const auto poll_until = ::std::min(deadline, clock::now() + change_poll_window);
+    for (unsigned polls = 1;; ++polls) {
+      if (state.changes.load(::std::memory_order_acquire) != seen) {
+        changed = true;
+        break;
+      }
+      // Reading the clock costs as much as an empty poll: every 16th time only.
+      if ((polls & 15) == 0 && clock::now() >= poll_until) break;
+      transport_->poll_once();
+    }
+    state.lock.Lock();
+  }
+  if (changed || state.changes.load(::std::memory_order_relaxed) != seen) return true;
+  if (deadline == clock::time_point::max()) {
+    state.changed.Wait(&state.lock);
+    return true;
+  }
+  const auto left = deadline - clock::now();
+  if (left > clock::duration::zero()) state.changed.WaitWithTimeout(&state.lock, absl::FromChrono(left));
+  return true;
+}
+
 
 channel_service& channel_service::instance() {
   static channel_service* service = new channel_service();  // never destroyed (see the header)
@@ -110,7 +138,7 @@ void channel_service::take_sender(::std::uint64_t id, const ::std::shared_ptr<ch
   {
     absl::MutexLock hold(&state->lock);
     if (--state->senders == 0) {
-      state->changed.SignalAll();
+      state->announce_change();
       gone = !state->receiver;
     }
   }
@@ -124,7 +152,7 @@ void channel_service::take_receiver(::std::uint64_t id, const ::std::shared_ptr<
     absl::MutexLock hold(&state->lock);
     state->receiver = false;
     left.swap(state->queue);
-    state->changed.SignalAll();  // blocked senders learn that nobody receives
+    state->announce_change();  // blocked senders learn that nobody receives
     gone = state->senders == 0;
   }
   // Values nobody will receive: destroyed here, which gives back what they own (unique_ptrs).
@@ -140,7 +168,7 @@ channel_outcome channel_service::queue_value(const ::std::shared_ptr<channel_sta
   }
   if (!state->receiver) return channel_outcome::disconnected;
   state->queue.push_back(::std::move(bytes));
-  state->changed.SignalAll();
+  state->announce_change();
   return channel_outcome::done;
 }
 
@@ -317,7 +345,7 @@ absl::StatusOr<channel_outcome> channel_service::recv(const detail::channel_hand
     }
     bytes = ::std::move(state->queue.front());
     state->queue.pop_front();
-    if (state->bound != 0) state->changed.SignalAll();  // a blocked sender may go on
+    if (state->bound != 0) state->announce_change();  // a blocked sender may go on
     return channel_outcome::done;
   }
   // The receiver moved to this node: it asks the home, and polls while nothing is queued.
@@ -366,7 +394,7 @@ void channel_service::attach(fabric::transport* transport) {
                             if (!state->queue.empty()) {
                               taken = ::std::move(state->queue.front());
                               state->queue.pop_front();
-                              state->changed.SignalAll();
+                              state->announce_change();
                               outcome = static_cast<::std::uint64_t>(channel_outcome::done);
                             } else if (state->senders != 0) {
                               outcome = static_cast<::std::uint64_t>(channel_outcome::empty);
@@ -420,7 +448,7 @@ void channel_service::fail_node(int node, const ::std::string& reason) {
   for (const auto& state : all) {
     absl::MutexLock hold(&state->lock);
     state->failure = failure;
-    state->changed.SignalAll();
+    state->announce_change();
   }
 }
 

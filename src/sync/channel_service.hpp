@@ -37,8 +37,17 @@ struct channel_state {
 
   const ::std::size_t bound;  // 0: unbounded
   const detail::channel_discard discard;
+  // Wakes whoever waits on `changed` and counts the change for a waiter that polls the transport
+  // meanwhile (channel_service::wait_until): a value queued or taken, an end gone, a failure.
+  void announce_change() ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock) {
+    changes.fetch_add(1, ::std::memory_order_release);
+    changed.SignalAll();
+  }
+
   absl::Mutex lock;
-  absl::CondVar changed;  // a value queued or taken, an end gone, a failure
+  absl::CondVar changed;
+  // Bumped under `lock` with every signal of `changed`; read without it by a waiter that polls.
+  ::std::atomic<::std::uint64_t> changes{0};
   ::std::deque<::std::string> queue ABSL_GUARDED_BY(lock);
   ::std::int64_t senders ABSL_GUARDED_BY(lock) = 1;
   bool receiver ABSL_GUARDED_BY(lock) = true;
@@ -84,6 +93,12 @@ class channel_service {
   bool here(const detail::channel_handle& handle) const;
   ::std::shared_ptr<channel_state> find(::std::uint64_t id) const ABSL_LOCKS_EXCLUDED(registry_lock_);
   absl::Status unavailable(const char* what, int node) const;
+
+  // Waits for a change of `state` (announce_change) until `deadline` (time_point::max(): without
+  // one): first polls the transport for a moment, then blocks on `state.changed`. False when the
+  // deadline passed.
+  bool wait_until(channel_state& state, ::std::chrono::steady_clock::time_point deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.lock);
 
   // The home's side of each operation (for this node's threads and other nodes' messages alike).
   void apply_post(int source, const channel_message& message, ::std::string_view value);
