@@ -6,7 +6,8 @@
 // value back on `back` (home 1), node 1 receives it. One exchange is two sends and two receives,
 // compared with one active-message round trip (a request of fabric's ping kind, answered by node
 // 0's transport), i.e. two one-way messages: the ratio is a channel send+recv against one
-// active-message one-way latency. Figures: the median over the rounds of a batch's mean.
+// active-message one-way latency. The two sides take turns every 100 operations within a round;
+// figures: the median over the rounds of a round's mean, and the range of the rounds' ratios.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -27,7 +28,8 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-constexpr int batch = 2'000;
+constexpr int batch = 2'000;  // operations of each side per round
+constexpr int turn = 100;      // operations of one side before the other's turn
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -60,14 +62,27 @@ int main(int argc, char** argv) {
       ping();
       exchange(i);
     }
+    // The two sides take turns every `turn` operations (the order flips each turn), so that a
+    // round's two figures come from the same moments: on a loaded machine the transport switches
+    // between a fast regime and one where every message waits for a wake-up (docs/PERFORMANCE.md),
+    // and whole batches one after the other compared one regime with the other.
+    auto timed = [](int count, auto&& operation) {
+      const auto start = clock_type::now();
+      for (int i = 0; i < count; ++i) operation(i);
+      return std::chrono::duration<double, std::nano>(clock_type::now() - start).count();
+    };
     for (int round = 0; round < rounds_wanted; ++round) {
-      auto start = clock_type::now();
-      for (int i = 0; i < batch; ++i) ping();
-      const double ping_ns = std::chrono::duration<double, std::nano>(clock_type::now() - start).count() / batch;
-      start = clock_type::now();
-      for (int i = 0; i < batch; ++i) exchange(i);
-      const double exchange_ns = std::chrono::duration<double, std::nano>(clock_type::now() - start).count() / batch;
-      results.send({ping_ns, exchange_ns});
+      double ping_total = 0, exchange_total = 0;
+      for (int done = 0, turn_index = 0; done < batch; done += turn, ++turn_index) {
+        if (turn_index % 2 == 0) {
+          ping_total += timed(turn, [&](int) { ping(); });
+          exchange_total += timed(turn, exchange);
+        } else {
+          exchange_total += timed(turn, exchange);
+          ping_total += timed(turn, [&](int) { ping(); });
+        }
+      }
+      results.send({ping_total / batch, exchange_total / batch});
     }
     there.send(-1);
   }, std::move(there_tx), std::move(setup_tx), std::move(result_tx), rounds);
@@ -76,17 +91,20 @@ int main(int argc, char** argv) {
     for (long value = *there_rx.recv(); value >= 0; value = *there_rx.recv()) back.send(value);
   }
   remote.join();
-  std::vector<double> pings, exchanges;
+  std::vector<double> pings, exchanges, ratios;
   for (auto [ping_ns, exchange_ns] : result_rx) {
     pings.push_back(ping_ns);
     exchanges.push_back(exchange_ns);
+    ratios.push_back(exchange_ns / ping_ns);
   }
   const double ping = median(pings), exchange = median(exchanges);
-  std::printf("channel-bench: %d rounds of %d; median of per-batch means\n\n", rounds, batch);
-  std::printf("%-52s %12s %12s %8s\n", "node 1 <-> node 0", "ping [ns]", "drust [ns]", "ratio");
+  const auto [lowest, highest] = std::minmax_element(ratios.begin(), ratios.end());
+  std::printf("channel-bench: %d rounds of %d each, sides taking turns every %d; median of per-round means\n\n",
+              rounds, batch, turn);
+  std::printf("%-52s %12s %12s %8s  %s\n", "node 1 <-> node 0", "ping [ns]", "drust [ns]", "ratio", "round ratios");
   std::printf("%-52s %12.1f %12.1f %7.2fx\n", "ping-pong: 2x (send+recv) vs one AM round trip", ping, exchange,
               exchange / ping);
-  std::printf("%-52s %12.1f %12.1f %7.2fx\n", "one send+recv vs one AM one-way (halves)", ping / 2, exchange / 2,
-              exchange / ping);
+  std::printf("%-52s %12.1f %12.1f %7.2fx  %.2f..%.2fx\n", "one send+recv vs one AM one-way (halves)", ping / 2,
+              exchange / 2, exchange / ping, *lowest, *highest);
   return 0;
 }

@@ -6,13 +6,16 @@
 // Remote (a thread on node 1, objects homed on node 0, uncontended): one active-message round trip
 // (a request of fabric's ping kind, answered by node 0's transport) against drust::std::mutex
 // lock+unlock, and drust::std::atomic<long>::fetch_add. Every figure is the median over the rounds
-// of a batch's mean time per operation; the rounds alternate the operations.
+// of a batch's mean time per operation; locally the rounds alternate the operations, remotely the
+// operations take turns every 100 within a round (and the ratio range is over the rounds).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <drust/runtime>
@@ -32,7 +35,8 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 constexpr int local_batch = 1'000'000;
-constexpr int remote_batch = 2'000;
+constexpr int remote_batch = 2'000;  // per operation and round
+constexpr int remote_turn = 100;     // operations of one kind before the next kind's turn
 
 template <class Operation>
 double batch_ns(int count, Operation&& operation) {
@@ -51,7 +55,18 @@ struct remote_figures {
   double mutex_ns = 0;
   double atomic_ns = 0;
   long queued_locks = 0;  // remote locks that found the mutex held (its unlock not yet applied)
+  // The lowest and highest of the rounds' ratios (each against that round's ping).
+  double mutex_ratio_low = 0, mutex_ratio_high = 0;
+  double atomic_ratio_low = 0, atomic_ratio_high = 0;
 };
+
+// The lowest and highest of `numerators[i] / denominators[i]`.
+std::pair<double, double> ratio_range(const std::vector<double>& numerators, const std::vector<double>& denominators) {
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < numerators.size(); ++i) ratios.push_back(numerators[i] / denominators[i]);
+  const auto [lowest, highest] = std::minmax_element(ratios.begin(), ratios.end());
+  return {*lowest, *highest};
+}
 
 }  // namespace
 
@@ -108,8 +123,8 @@ int main(int argc, char** argv) {
                                        dstd::shared_ptr<dstd::sync::mutex<remote_figures>> out, int rounds_wanted) {
     drust::fabric::transport* transport = drust::runtime::node_runtime::instance().transport();
     std::string reply;
-    // A round trip that node 0's transport answers itself (no handler is registered for the ping
-    // kind, so the reply is a short error): the cost of one active message there and back.
+    // A round trip that node 0's transport answers itself with an empty reply: the cost of one
+    // active message there and back.
     auto ping = [&] { (void)transport->call(0, drust::fabric::ping_kind, {}, reply); };
     std::vector<double> pings, locks, adds;
     const auto& counters = drust::sync::sync_service::instance().counters();
@@ -120,27 +135,46 @@ int main(int argc, char** argv) {
       (void)a->fetch_add(1);
     }
     const auto waits_before = counters.waits.load();
+    auto lock_unlock = [&] {
+      m->lock();
+      m->unlock();
+    };
+    auto add = [&] { (void)a->fetch_add(1); };
+    // The three take turns every remote_turn operations (the order rotating each turn), so that a
+    // round's figures come from the same moments: on a loaded machine the transport switches
+    // between a fast regime and one where every message waits for a wake-up (docs/PERFORMANCE.md).
     for (int round = 0; round < rounds_wanted; ++round) {
-      pings.push_back(batch_ns(remote_batch, ping));
-      locks.push_back(batch_ns(remote_batch, [&] {
-        m->lock();
-        m->unlock();
-      }));
-      adds.push_back(batch_ns(remote_batch, [&] { (void)a->fetch_add(1); }));
+      double ping_total = 0, lock_total = 0, add_total = 0;
+      for (int done = 0, turn = 0; done < remote_batch; done += remote_turn, ++turn) {
+        for (int side = 0; side < 3; ++side) {
+          switch ((turn + side) % 3) {
+            case 0: ping_total += batch_ns(remote_turn, ping); break;
+            case 1: lock_total += batch_ns(remote_turn, lock_unlock); break;
+            default: add_total += batch_ns(remote_turn, add); break;
+          }
+        }
+      }
+      const int turns = remote_batch / remote_turn;
+      pings.push_back(ping_total / turns);
+      locks.push_back(lock_total / turns);
+      adds.push_back(add_total / turns);
     }
     auto guard = out->lock();
     guard->ping_ns = median(pings);
     guard->mutex_ns = median(locks);
     guard->atomic_ns = median(adds);
+    std::tie(guard->mutex_ratio_low, guard->mutex_ratio_high) = ratio_range(locks, pings);
+    std::tie(guard->atomic_ratio_low, guard->atomic_ratio_high) = ratio_range(adds, pings);
     guard->queued_locks = static_cast<long>(counters.waits.load() - waits_before);
   }, shared_mutex, shared_atomic, figures, rounds);
   remote.join();
   const remote_figures result = *figures->lock();
-  std::printf("\n%-44s %12s %12s %8s\n", "remote (node 1 -> home on node 0)", "ping [ns]", "drust [ns]", "ratio");
-  std::printf("%-44s %12.1f %12.1f %7.2fx\n", "mutex lock+unlock, uncontended", result.ping_ns, result.mutex_ns,
-              result.mutex_ns / result.ping_ns);
-  std::printf("%-44s %12.1f %12.1f %7.2fx\n", "atomic<long>::fetch_add", result.ping_ns, result.atomic_ns,
-              result.atomic_ns / result.ping_ns);
+  std::printf("\n%-44s %12s %12s %8s  %s\n", "remote (node 1 -> home on node 0)", "ping [ns]", "drust [ns]", "ratio",
+              "round ratios");
+  std::printf("%-44s %12.1f %12.1f %7.2fx  %.2f..%.2fx\n", "mutex lock+unlock, uncontended", result.ping_ns,
+              result.mutex_ns, result.mutex_ns / result.ping_ns, result.mutex_ratio_low, result.mutex_ratio_high);
+  std::printf("%-44s %12.1f %12.1f %7.2fx  %.2f..%.2fx\n", "atomic<long>::fetch_add", result.ping_ns,
+              result.atomic_ns, result.atomic_ns / result.ping_ns, result.atomic_ratio_low, result.atomic_ratio_high);
   std::printf("(remote locks that waited for a hand-over: %ld of %d)\n", result.queued_locks, rounds * remote_batch);
   return 0;
 }
