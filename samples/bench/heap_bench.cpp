@@ -1,5 +1,7 @@
 // heap-bench: what drust's global heap handles cost, side by side with their baselines, in one run.
-// Run it under drun on two nodes: `drun -n 2 [--provider P] build/samples/bench/heap-bench`.
+// Run it under drun on two nodes: `drun -n 2 [--provider P] build/samples/bench/heap-bench [ROUNDS]
+// [ROWS...]`, ROWS among deref, shuffled, hit, miss, move (all by default; naming some skips the
+// setup only the others need, e.g. `heap-bench 30 miss` to profile misses alone).
 //
 //   deref      a pointer-chasing walk over a list of local objects: drust::std::unique_ptr
 //              (const access) against std::unique_ptr
@@ -16,7 +18,8 @@
 //              read of 4 KiB
 //
 // Rounds alternate the two sides (the order flips every round) so that noise hits both; the
-// table shows medians of per-round times per operation and their ratio. It asserts nothing.
+// table shows, per operation, the median of per-round means for the walks and the median of every
+// operation timed alone for the one-sided rows (miss, move), and their ratio. It asserts nothing.
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
@@ -43,11 +46,35 @@ double median(std::vector<double> values) {
   return values.empty() ? 0 : values[values.size() / 2];
 }
 
+// The median of the means of consecutive batches of `batch` values (one batch per round).
+double median_of_batch_means(const std::vector<double>& values, int batch) {
+  std::vector<double> means;
+  for (std::size_t start = 0; start + static_cast<std::size_t>(batch) <= values.size(); start += static_cast<std::size_t>(batch)) {
+    double sum = 0;
+    for (std::size_t i = start; i < start + static_cast<std::size_t>(batch); ++i) sum += values[i];
+    means.push_back(sum / batch);
+  }
+  return median(std::move(means));
+}
+
 template <class F>
 double time_ns(F&& f, double per) {
   const auto start = clock_type::now();
   f();
   return std::chrono::duration<double, std::nano>(clock_type::now() - start).count() / per;
+}
+
+// Times each of `count` calls of `op` on its own and appends the times (ns) to `per_operation`.
+// For the one-sided rows (microseconds each): on a loaded machine a batch mean absorbs every time
+// the process is descheduled, while the median operation does not (two clock reads per operation,
+// ~20-40 ns, land on both sides alike).
+template <class F>
+void time_each(std::vector<double>& per_operation, int count, F&& op) {
+  for (int i = 0; i < count; ++i) {
+    const auto start = clock_type::now();
+    op();
+    per_operation.push_back(std::chrono::duration<double, std::nano>(clock_type::now() - start).count());
+  }
 }
 
 volatile std::int64_t sink;
@@ -81,6 +108,7 @@ drust::std::unique_ptr<drust_node> make_drust_list(int length) {
 
 template <class Pointer, class Make>
 Pointer make_shuffled_list(int length, Make make) {
+  if (length == 0) return Pointer();
   std::vector<Pointer> nodes;
   nodes.reserve(static_cast<std::size_t>(length));
   for (int i = 0; i < length; ++i) nodes.push_back(make(i));
@@ -121,9 +149,9 @@ void keep_page(drust::std::unique_ptr<page_object> object) { remote_pages.push_b
 std::vector<drust::std::unique_ptr<page_object>> remote_warm;
 void keep_warm(drust::std::unique_ptr<page_object> object) { remote_warm.push_back(std::move(object)); }
 
-void build_on_node1(int length, int small_count, int page_count, int warm_count) {
+void build_on_node1(int length, int short_list_length, int small_count, int page_count, int warm_count) {
   drust::std::thread(drust::on(0), keep_list, make_drust_list(length)).join();
-  drust::std::thread(drust::on(0), keep_short_list, make_drust_list(short_length)).join();
+  drust::std::thread(drust::on(0), keep_short_list, make_drust_list(short_list_length)).join();
   for (int i = 0; i < small_count; ++i) {
     drust::std::thread(drust::on(0), keep_small, drust::std::make_unique<small_object>()).join();
   }
@@ -156,6 +184,15 @@ void print(const std::vector<row>& rows, const char* provider) {
 
 int main(int argc, char** argv) {
   const int rounds = argc > 1 ? std::max(3, std::atoi(argv[1])) : 9;
+  const std::vector<std::string> row_names = {"deref", "shuffled", "hit", "miss", "move"};
+  std::vector<std::string> chosen(argv + std::min(argc, 2), argv + argc);
+  for (const std::string& name : chosen) {
+    if (std::find(row_names.begin(), row_names.end(), name) == row_names.end()) {
+      std::fprintf(stderr, "heap-bench: unknown row '%s'; rows are deref, shuffled, hit, miss, move\n", name.c_str());
+      return 2;
+    }
+  }
+  auto wanted = [&](const char* name) { return chosen.empty() || std::find(chosen.begin(), chosen.end(), name) != chosen.end(); };
   if (drust::num_nodes() < 2) {
     std::fprintf(stderr, "heap-bench needs two nodes: drun -n 2 %s\n", argv[0]);
     return 2;
@@ -173,28 +210,33 @@ int main(int argc, char** argv) {
   // has freed blocks for moved objects to reuse. A page never touched before costs a page fault
   // (several microseconds in a virtual machine) on top of any read into it.
   const int warm_pages = 5000;
-  drust::std::thread(drust::on(1), build_on_node1, list_length, miss_batch * rounds * 2, miss_batch * rounds * 4,
-                     warm_pages).join();
+  // Lists only for the rows that walk them (a list of 0 elements is empty).
+  const int remote_length = wanted("hit") ? list_length : 0;
+  const int local_length = wanted("deref") || wanted("hit") ? list_length : 0;
+  const int short_length_here = wanted("hit") ? short_length : 0;
+  const int shuffled_length_here = wanted("shuffled") ? shuffled_length : 0;
+  drust::std::thread(drust::on(1), build_on_node1, remote_length, short_length_here, miss_batch * rounds * 2,
+                     miss_batch * rounds * 4, warm_pages).join();
   for (const auto& page : remote_warm) sink = std::as_const(page)->bytes[0];
   {
     std::vector<drust::std::unique_ptr<page_object>> recycled;
     for (int i = 0; i < miss_batch * rounds; ++i) recycled.push_back(drust::std::make_unique<page_object>());
   }
 
-  auto local_list = make_drust_list(list_length);
+  auto local_list = make_drust_list(local_length);
   std::unique_ptr<std_node> std_list;
-  for (int i = 0; i < list_length; ++i) std_list = std::make_unique<std_node>(std_node{i, std::move(std_list)});
+  for (int i = 0; i < local_length; ++i) std_list = std::make_unique<std_node>(std_node{i, std::move(std_list)});
   const auto& local_view = std::as_const(local_list);
   const auto& remote_view = std::as_const(remote_list);
   sink = walk(remote_view);  // fill the cache: the hit rows walk a fully cached list
-  auto short_list = make_drust_list(short_length);
+  auto short_list = make_drust_list(short_length_here);
   const auto& short_view = std::as_const(short_list);
   const auto& remote_short_view = std::as_const(remote_short_list);
   sink = walk(remote_short_view);
   auto shuffled_drust = make_shuffled_list<drust::std::unique_ptr<drust_node>>(
-      shuffled_length, [](int i) { return drust::std::make_unique<drust_node>(drust_node{i, {}}); });
+      shuffled_length_here, [](int i) { return drust::std::make_unique<drust_node>(drust_node{i, {}}); });
   auto shuffled_std = make_shuffled_list<std::unique_ptr<std_node>>(
-      shuffled_length, [](int i) { return std::make_unique<std_node>(std_node{i, {}}); });
+      shuffled_length_here, [](int i) { return std::make_unique<std_node>(std_node{i, {}}); });
   const auto& shuffled_view = std::as_const(shuffled_drust);
 
   // Scratch memory for the fabric reads: inside this node's partition (registered).
@@ -211,56 +253,36 @@ int main(int argc, char** argv) {
     const bool flip = round % 2 == 1;
     auto a = [&] { deref_drust.push_back(time_ns([&] { sink = walk(local_view); }, list_length)); };
     auto b = [&] { deref_std.push_back(time_ns([&] { sink = walk(std_list); }, list_length)); };
-    if (flip) { b(); a(); } else { a(); b(); }
+    if (wanted("deref")) { if (flip) { b(); a(); } else { a(); b(); } }
     auto c = [&] { hit_drust.push_back(time_ns([&] { sink = walk(remote_view); }, list_length)); };
     auto d = [&] { hit_local.push_back(time_ns([&] { sink = walk(local_view); }, list_length)); };
-    if (flip) { d(); c(); } else { c(); d(); }
+    if (wanted("hit")) { if (flip) { d(); c(); } else { c(); d(); } }
 
     auto sa = [&] { shuffled_d.push_back(time_ns([&] { sink = walk(shuffled_view); }, shuffled_length)); };
     auto sb = [&] { shuffled_s.push_back(time_ns([&] { sink = walk(shuffled_std); }, shuffled_length)); };
-    if (flip) { sb(); sa(); } else { sa(); sb(); }
+    if (wanted("shuffled")) { if (flip) { sb(); sa(); } else { sa(); sb(); } }
     auto ha = [&] { short_hit.push_back(time_ns([&] { for (int k = 0; k < 100; ++k) sink = walk(remote_short_view); }, 100.0 * short_length)); };
     auto hb = [&] { short_local.push_back(time_ns([&] { for (int k = 0; k < 100; ++k) sink = walk(short_view); }, 100.0 * short_length)); };
-    if (flip) { hb(); ha(); } else { ha(); hb(); }
+    if (wanted("hit")) { if (flip) { hb(); ha(); } else { ha(); hb(); } }
 
     // Misses: each object once, through a const handle (one fill per object).
     auto e = [&] {
-      miss64.push_back(time_ns([&] {
-        for (int i = 0; i < miss_batch; ++i) sink = std::as_const(remote_small[static_cast<std::size_t>(small_next++)])->bytes[0];
-      }, miss_batch));
+      time_each(miss64, miss_batch, [&] { sink = std::as_const(remote_small[static_cast<std::size_t>(small_next++)])->bytes[0]; });
     };
-    auto f = [&] {
-      read64.push_back(time_ns([&] {
-        for (int i = 0; i < miss_batch; ++i) (void)transport->read(1, scratch_bytes, 64, fresh_small());
-      }, miss_batch));
-    };
-    if (flip) { f(); e(); } else { e(); f(); }
+    auto f = [&] { time_each(read64, miss_batch, [&] { (void)transport->read(1, scratch_bytes, 64, fresh_small()); }); };
+    if (wanted("miss")) { if (flip) { f(); e(); } else { e(); f(); } }
     auto g = [&] {
-      miss4k.push_back(time_ns([&] {
-        for (int i = 0; i < miss_batch; ++i) sink = std::as_const(remote_pages[static_cast<std::size_t>(page_next++)])->bytes[0];
-      }, miss_batch));
+      time_each(miss4k, miss_batch, [&] { sink = std::as_const(remote_pages[static_cast<std::size_t>(page_next++)])->bytes[0]; });
     };
-    auto h = [&] {
-      read4k.push_back(time_ns([&] {
-        for (int i = 0; i < miss_batch; ++i) (void)transport->read(1, scratch_bytes, 4096, fresh_page());
-      }, miss_batch));
-    };
-    if (flip) { h(); g(); } else { g(); h(); }
+    auto h = [&] { time_each(read4k, miss_batch, [&] { (void)transport->read(1, scratch_bytes, 4096, fresh_page()); }); };
+    if (wanted("miss")) { if (flip) { h(); g(); } else { g(); h(); } }
     // Moves: a write through a non-const handle takes the remote object here.
-    auto m = [&] {
-      move4k.push_back(time_ns([&] {
-        for (int i = 0; i < miss_batch; ++i) remote_pages[static_cast<std::size_t>(page_next++)]->bytes[0] = 1;
-      }, miss_batch));
-    };
-    auto n = [&] {
-      read4k_b.push_back(time_ns([&] {
-        for (int i = 0; i < miss_batch; ++i) (void)transport->read(1, scratch_bytes, 4096, fresh_page());
-      }, miss_batch));
-    };
-    if (flip) { n(); m(); } else { m(); n(); }
+    auto m = [&] { time_each(move4k, miss_batch, [&] { remote_pages[static_cast<std::size_t>(page_next++)]->bytes[0] = 1; }); };
+    auto n = [&] { time_each(read4k_b, miss_batch, [&] { (void)transport->read(1, scratch_bytes, 4096, fresh_page()); }); };
+    if (wanted("move")) { if (flip) { n(); m(); } else { m(); n(); } }
   }
 
-  std::vector<row> rows = {
+  std::vector<row> all_rows = {
       {"deref (pointer chase, local)", "drust::std::unique_ptr", median(deref_drust), "std::unique_ptr", median(deref_std)},
       {"deref (pointer chase, shuffled 1M)", "drust::std::unique_ptr", median(shuffled_d), "std::unique_ptr", median(shuffled_s)},
       {"cache hit (pointer chase, 1000)", "remote list, cached", median(short_hit), "local drust list", median(short_local)},
@@ -269,7 +291,27 @@ int main(int argc, char** argv) {
       {"remote read miss 4 KiB", "const unique_ptr access", median(miss4k), "fi_read 4 KiB", median(read4k)},
       {"move 4 KiB to the writer", "non-const unique_ptr access", median(move4k), "fi_read 4 KiB", median(read4k_b)},
   };
+  // Each row by the name that selects it.
+  const std::vector<std::string> row_of = {"deref", "shuffled", "hit", "hit", "miss", "miss", "move"};
+  std::vector<row> rows;
+  for (std::size_t i = 0; i < all_rows.size(); ++i) {
+    if (wanted(row_of[i].c_str())) rows.push_back(all_rows[i]);
+  }
   print(rows, provider.c_str());
+  if (wanted("miss") || wanted("move")) {
+    // The same operations as batch means (median over rounds): these include what the median
+    // operation leaves out, the occasional slow one (descheduled, a page fault, a flush of frees).
+    std::printf("\none-sided rows as the median of per-round means (ns)\n\n| operation | drust | baseline | ratio |\n|---|---:|---:|---:|\n");
+    auto mean_row = [&](const char* operation, const std::vector<double>& drust_side, const std::vector<double>& baseline) {
+      const double d = median_of_batch_means(drust_side, miss_batch), b = median_of_batch_means(baseline, miss_batch);
+      std::printf("| %s | %.1f | %.1f | %.2fx |\n", operation, d, b, b > 0 ? d / b : 0);
+    };
+    if (wanted("miss")) {
+      mean_row("remote read miss 64 B", miss64, read64);
+      mean_row("remote read miss 4 KiB", miss4k, read4k);
+    }
+    if (wanted("move")) mean_row("move 4 KiB to the writer", move4k, read4k_b);
+  }
   const drust::runtime_stats here = drust::stats();
   std::printf("\nnode 0: remote_reads=%" PRIu64 " cache_hits=%" PRIu64 " cache_misses=%" PRIu64 " moves=%" PRIu64 "\n",
               here.remote_reads, here.cache_hits, here.cache_misses, here.moves);

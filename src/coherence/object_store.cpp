@@ -39,11 +39,6 @@ struct borrow_table {
     if (owner != nullptr) owner->forget_borrow_table(&index.hits);
   }
 
-  const void* find(::std::uint64_t word, ::std::size_t size) const {
-    const drust::detail::borrow_index_entry& entry = index.entries[drust::detail::borrow_index::slot(word)];
-    return entry.word == word && entry.size >= size ? entry.bytes : nullptr;
-  }
-
   const void* keep(::std::uint64_t word, ::std::size_t size, cached_copy copy) {
     slot& oldest = ring[next];
     if (oldest.copy) {
@@ -143,11 +138,9 @@ absl::StatusOr<cached_copy> object_store::pin(::std::uint64_t word, ::std::size_
 }
 
 absl::StatusOr<const void*> object_store::borrow(::std::uint64_t word, ::std::size_t size, ::std::size_t alignment) {
+  // No second probe of the thread's index: the caller (detail::borrow_copy) has just missed it,
+  // or the thread had no table yet.
   borrow_table& table = this_threads_table(this);
-  if (const void* bytes = table.find(word, size)) {
-    table.index.hits.store(table.index.hits.load(::std::memory_order_relaxed) + 1, ::std::memory_order_relaxed);
-    return bytes;
-  }
   DRUST_ASSIGN_OR_RETURN(cached_copy copy, pin(word, size, alignment));
   if (drust::detail::colour_of(word) == drust::detail::last_colour) [[unlikely]] {
     return table.keep_saturated(word, size, ::std::move(copy));

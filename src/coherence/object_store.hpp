@@ -50,7 +50,8 @@ class object_store {
   // A pinned copy of the remote object at `word` (its first `size` bytes).
   absl::StatusOr<cached_copy> pin(::std::uint64_t word, ::std::size_t size, ::std::size_t alignment);
   // The same, the pin kept in the calling thread's recent-borrow table (`table_size` entries,
-  // oldest released first).
+  // oldest released first). Called once the table's index (probed inline by
+  // drust::detail::borrow_copy) has missed: it does not probe it again.
   absl::StatusOr<const void*> borrow(::std::uint64_t word, ::std::size_t size, ::std::size_t alignment);
 
   // Moves the object to a new block of this node; returns its word. The old block is freed.

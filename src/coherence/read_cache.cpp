@@ -31,7 +31,10 @@ void cached_copy::reset() {
 
 // read_cache -------------------------------------------------------------------------------------
 
-read_cache::read_cache(::std::size_t capacity_bytes) : capacity_(capacity_bytes) {}
+read_cache::read_cache(::std::size_t capacity_bytes) : capacity_(capacity_bytes) {
+  absl::MutexLock lock(&mu_);
+  spare_entries_.reserve(max_spare_entries);
+}
 
 read_cache::~read_cache() {
   absl::MutexLock lock(&mu_);
@@ -71,33 +74,46 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
   ::std::vector<::std::unique_ptr<entry>> freed;
   entry* mine = nullptr;
   {
+    // All of a miss's bookkeeping happens here, in one writer section before the read: the
+    // placeholder goes into the map (one hash probe) and onto the ring, and the cache evicts down
+    // to its capacity counting the new copy. After the read there is only the publishing store.
     absl::MutexLock lock(&mu_);
     for (;;) {
-      auto it = entries_.find(key);
-      if (it == entries_.end()) break;
+      auto [it, inserted] = entries_.try_emplace(key);
+      if (inserted) {
+        try {
+          it->second = make_entry(key, size, alignment);
+          it->second->bytes = arena_.allocate(size, alignment);
+        } catch (...) {
+          entries_.erase(it);  // out of memory: nothing stays cached under the key
+          throw;
+        }
+        mine = it->second.get();
+        break;
+      }
       entry* e = it->second.get();
-      if (e->state.load(::std::memory_order_relaxed) == detail::entry_state::filling) {
-        // Another reader is filling this key: wait for it rather than read the object twice.
-        filled_.Wait(&mu_);
+      if (e->state.load(::std::memory_order_seq_cst) == detail::entry_state::filling) {
+        // Another reader is filling this key: wait for it rather than read the object twice. The
+        // count comes first, so that a filler publishing now either sees it or we see ready.
+        fill_waiters_.fetch_add(1, ::std::memory_order_seq_cst);
+        if (e->state.load(::std::memory_order_seq_cst) == detail::entry_state::filling) filled_.Wait(&mu_);
+        fill_waiters_.fetch_sub(1, ::std::memory_order_relaxed);
         continue;
       }
       if (e->size < size || e->alignment < alignment) {
         // Asked for more than was cached: replace the copy (its readers keep the old one).
         if (auto unread = detach(e)) freed.push_back(::std::move(unread));
-        break;
+        continue;
       }
       return cached_copy(this, pin_cached(key, size, alignment));
     }
-    auto owned = ::std::make_unique<entry>(key, size, alignment);
-    owned->bytes = arena_.allocate(size, alignment);
-    mine = owned.get();
     mine->pins.store(1, ::std::memory_order_relaxed);  // the filler's pin: a filling copy is never evicted
-    entries_.emplace(key, ::std::move(owned));
+    ring_push_back(mine);
     bytes_ += size;
     if (size > capacity_) oversized_bytes_ += size;
-    note_bytes();
     entries_counter_.fetch_add(1, ::std::memory_order_relaxed);
     misses_.fetch_add(1, ::std::memory_order_relaxed);
+    evict_over_capacity(&freed);
   }
 
   // Outside the lock: nobody else touches `mine` until it is ready (others wait on filled_).
@@ -112,24 +128,30 @@ absl::StatusOr<cached_copy> read_cache::pin(coloured_address key, ::std::size_t 
     }
     throw;
   }
-  absl::MutexLock lock(&mu_);
-  filled_.SignalAll();
   if (!status.ok()) {
+    absl::MutexLock lock(&mu_);
     fill_failed(mine, &freed);
+    filled_.SignalAll();
     return status;
   }
-  mine->state.store(detail::entry_state::ready, ::std::memory_order_release);
-  if (!mine->detached()) ring_push_back(mine);
-  evict_over_capacity(&freed);
+  // Published with no lock: hits test the state (acquire) before using the bytes. A waiter
+  // counted itself before testing the state under the lock, so it is woken here (the signal
+  // takes the lock, hence comes after the waiter is asleep) or saw ready itself.
+  mine->state.store(detail::entry_state::ready, ::std::memory_order_seq_cst);
+  if (fill_waiters_.load(::std::memory_order_seq_cst) != 0) {
+    absl::MutexLock lock(&mu_);
+    filled_.SignalAll();
+  }
   return cached_copy(this, mine);
 }
 
 absl::StatusOr<cached_copy> read_cache::pin_private(coloured_address key, ::std::size_t size,
                                                     ::std::size_t alignment, fill_function fill) {
   ::std::vector<::std::unique_ptr<entry>> freed;
-  auto owned = ::std::make_unique<entry>(key, size, alignment);
+  ::std::unique_ptr<entry> owned;
   {
     absl::MutexLock lock(&mu_);
+    owned = make_entry(key, size, alignment);
     owned->bytes = arena_.allocate(size, alignment);
     bytes_ += size;
     if (size > capacity_) oversized_bytes_ += size;
@@ -145,12 +167,12 @@ absl::StatusOr<cached_copy> read_cache::pin_private(coloured_address key, ::std:
     status = fill(mine->bytes);
   } catch (...) {
     absl::MutexLock lock(&mu_);
-    freed.push_back(retire(mine));
+    if (auto unused = retire(mine)) freed.push_back(::std::move(unused));
     throw;
   }
   if (!status.ok()) {
     absl::MutexLock lock(&mu_);
-    freed.push_back(retire(mine));
+    if (auto unused = retire(mine)) freed.push_back(::std::move(unused));
     return status;
   }
   mine->state.store(detail::entry_state::ready, ::std::memory_order_release);
@@ -195,7 +217,7 @@ void read_cache::unpin(entry* e) {
   if (left == detail::cache_entry::detached_bit) {
     // The last reader of a copy that left the map frees it.
     absl::MutexLock lock(&mu_);
-    freed.push_back(retire(e));
+    if (auto unused = retire(e)) freed.push_back(::std::move(unused));
     return;
   }
   if (left != 0 || (!oversized && !over_capacity_.load(::std::memory_order_acquire))) return;
@@ -206,7 +228,7 @@ void read_cache::unpin(entry* e) {
     auto it = entries_.find(key);
     if (it != entries_.end() && it->second.get() == e && e->pins.load(::std::memory_order_acquire) == 0) {
       evictions_.fetch_add(1, ::std::memory_order_relaxed);
-      freed.push_back(detach(e));
+      if (auto unused = detach(e)) freed.push_back(::std::move(unused));
     }
   }
   evict_over_capacity(&freed);
@@ -228,7 +250,7 @@ void read_cache::evict_over_capacity(::std::vector<::std::unique_ptr<entry>>* fr
     if (e->pins.load(::std::memory_order_acquire) != 0) continue;
     if (e->referenced.exchange(false, ::std::memory_order_relaxed)) continue;
     evictions_.fetch_add(1, ::std::memory_order_relaxed);
-    freed->push_back(detach(e));
+    if (auto unused = detach(e)) freed->push_back(::std::move(unused));
   }
   note_bytes();
 }
@@ -241,7 +263,7 @@ void read_cache::note_bytes() {
 ::std::unique_ptr<read_cache::entry> read_cache::detach(entry* e) {
   auto it = entries_.find(e->key);
   if (it != entries_.end() && it->second.get() == e) {
-    if (e->state.load(::std::memory_order_relaxed) == detail::entry_state::ready) ring_remove(e);
+    ring_remove(e);  // every entry in the map is on the ring
     // Ownership passes to retire(), now or at the last unpin.
     static_cast<void>(it->second.release());
     entries_.erase(it);
@@ -257,7 +279,21 @@ void read_cache::note_bytes() {
   note_bytes();
   entries_counter_.fetch_sub(1, ::std::memory_order_relaxed);
   arena_.deallocate(::std::exchange(e->bytes, nullptr), e->size, e->alignment);
-  return ::std::unique_ptr<entry>(e);
+  ::std::unique_ptr<entry> owned(e);
+  if (spare_entries_.size() < max_spare_entries) {
+    spare_entries_.push_back(::std::move(owned));  // reserved in the constructor: cannot throw
+    return nullptr;
+  }
+  return owned;
+}
+
+::std::unique_ptr<read_cache::entry> read_cache::make_entry(coloured_address key, ::std::size_t size,
+                                                            ::std::size_t alignment) {
+  if (spare_entries_.empty()) return ::std::make_unique<entry>(key, size, alignment);
+  ::std::unique_ptr<entry> e = ::std::move(spare_entries_.back());
+  spare_entries_.pop_back();
+  e->reuse(key, size, alignment);
+  return e;
 }
 
 void read_cache::ring_push_back(entry* e) {

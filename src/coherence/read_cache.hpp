@@ -63,12 +63,25 @@ struct cache_entry {
   ::std::atomic<entry_state> state{entry_state::filling};
   ::std::atomic<::std::uint32_t> pins{0};
   ::std::atomic<bool> referenced{false};  // hit since the hand last passed
-  // The ring of ready, attached copies in fill order (the CLOCK).
+  // The ring of the copies in the map (filling or ready) in the order they were inserted (the
+  // CLOCK).
   cache_entry* ring_previous = nullptr;
   cache_entry* ring_next = nullptr;
 
   cache_entry(coloured_address k, ::std::size_t s, ::std::size_t a)
       : key(k), size(s), alignment(a) {}
+  // Makes a retired entry (unpinned, out of the map and ring) ready to hold a new copy: entries
+  // are recycled so that a miss allocates none.
+  void reuse(coloured_address k, ::std::size_t s, ::std::size_t a) {
+    key = k;
+    size = s;
+    alignment = a;
+    bytes = nullptr;
+    state.store(entry_state::filling, ::std::memory_order_relaxed);
+    pins.store(0, ::std::memory_order_relaxed);
+    referenced.store(false, ::std::memory_order_relaxed);
+    ring_previous = ring_next = nullptr;
+  }
   cache_entry(const cache_entry&) = delete;
   cache_entry& operator=(const cache_entry&) = delete;
   bool detached() const { return (pins.load(::std::memory_order_acquire) & detached_bit) != 0; }
@@ -174,8 +187,12 @@ class read_cache {
   // nobody reads it, or leaves it detached for its last reader to free.
   ::std::unique_ptr<entry> detach(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Frees `e` (already out of the map and ring, and unread), keeping the byte count; its bytes
-  // go back to the arena now, the entry itself when the returned pointer dies (after unlocking).
+  // go back to the arena now. The entry itself is kept for reuse (spare_entries_) or, when there
+  // are enough spares, returned to be deleted after unlocking (null otherwise).
   ::std::unique_ptr<entry> retire(entry* e) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // An entry for a new copy: a spare one when there is one.
+  ::std::unique_ptr<entry> make_entry(coloured_address key, ::std::size_t size, ::std::size_t alignment)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Drops the copy whose fill failed (or threw).
   void fill_failed(entry* e, ::std::vector<::std::unique_ptr<entry>>* freed)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -187,12 +204,19 @@ class read_cache {
   const ::std::size_t capacity_;
 
   mutable absl::Mutex mu_;
-  absl::CondVar filled_;  // signalled when a fill finishes, well or badly
+  absl::CondVar filled_;  // signalled when a fill finishes, well or badly, if anyone waits
+  // Readers waiting on filled_ for another's fill. A filler that succeeds publishes its copy with
+  // no lock and takes the lock to signal only when this is not zero (read_cache.cpp, pin()).
+  ::std::atomic<::std::uint32_t> fill_waiters_{0};
   absl::flat_hash_map<coloured_address, ::std::unique_ptr<entry>> entries_ ABSL_GUARDED_BY(mu_);
   copy_arena arena_ ABSL_GUARDED_BY(mu_);  // the copies' bytes
   entry* ring_head_ ABSL_GUARDED_BY(mu_) = nullptr;  // the oldest fill
   entry* ring_tail_ ABSL_GUARDED_BY(mu_) = nullptr;
   entry* hand_ ABSL_GUARDED_BY(mu_) = nullptr;       // where the next eviction sweep starts
+  // Retired entries kept for the next misses (at most max_spare_entries): a miss usually evicts
+  // one copy and inserts one, so this seldom holds more than a few.
+  static constexpr ::std::size_t max_spare_entries = 64;
+  ::std::vector<::std::unique_ptr<entry>> spare_entries_ ABSL_GUARDED_BY(mu_);
 
   ::std::uint64_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Bytes of copies larger than the whole capacity: served, never kept, and never a reason to
