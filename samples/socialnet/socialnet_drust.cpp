@@ -13,8 +13,8 @@
 //     condition variable and a deque, shaped like drust's), become drust's: the include, and
 //     `namespace mpsc = drust::std::sync;` so that every use site (mpsc::channel, mpsc::sender,
 //     mpsc::receiver) stays as it is. A worker makes the channel it serves, so with drust the
-//     channel's queue lives on the worker's node and its receive is local; callers' sends and
-//     the replies are one message each.
+//     channel's queue lives on the worker's node and its receive is local; a call to another
+//     node is two messages: the request, and the reply that fulfils its promise.
 //   Nothing else: drust's scheduler places the workers and clients (no drust::on). The port stays
 //   line for line with the original, so clang-format is off here: re-flowing the longer drust
 //   names would show in the diff as changes that are not.
@@ -97,9 +97,10 @@ std::uint64_t hash_post(const post& p) {
 
 // ---- Services: calls over channels ----------------------------------------------------------
 
-// A call to a service: the request, and the sender of the channel its reply goes to.
+// A call to a service: the request, and the promise its reply fulfils (one reply: a promise is
+// all it needs, not a channel of its own).
 template <class Request, class Reply>
-using call = std::pair<Request, mpsc::sender<Reply>>;
+using call = std::pair<Request, drust::std::promise<Reply>>;
 // A service as its callers see it: the senders of its workers' channels. A request goes to the
 // worker that owns its key, which keeps that shard of the state to itself (no lock).
 template <class Request, class Reply>
@@ -108,19 +109,20 @@ using service = std::vector<mpsc::sender<call<Request, Reply>>>;
 template <class Request, class Reply>
 using inbox_promise = drust::std::promise<mpsc::sender<call<Request, Reply>>>;
 
-// Sends `request` to the worker owning `key`; the reply comes on the returned receiver.
+// Sends `request` to the worker owning `key`; the reply comes through the returned future.
 template <class Request, class Reply>
-mpsc::receiver<Reply> send_request(const service<Request, Reply>& to, std::uint64_t key,
-                                   Request request) {
-  auto [reply_to, reply] = mpsc::channel<Reply>();
+drust::std::future<Reply> send_request(const service<Request, Reply>& to, std::uint64_t key,
+                                Request request) {
+  drust::std::promise<Reply> reply_to;
+  drust::std::future<Reply> reply = reply_to.get_future();
   to[key % to.size()].send(call<Request, Reply>(std::move(request), std::move(reply_to)));
-  return std::move(reply);
+  return reply;
 }
 
 // Sends `request` and waits for the reply.
 template <class Request, class Reply>
 Reply ask(const service<Request, Reply>& to, std::uint64_t key, Request request) {
-  return send_request(to, key, std::move(request)).recv().value();
+  return send_request(to, key, std::move(request)).get();
 }
 
 // A worker's first act: make the channel it serves, and hand its sender out.
@@ -157,7 +159,7 @@ void post_storage(inbox_promise<storage_request, storage_reply> inbox) {
     } else {
       for (std::size_t i = 0; i < request.count; ++i) reply.push_back(posts.at(request.ids[i]));
     }
-    reply_to.send(std::move(reply));
+    reply_to.set_value(std::move(reply));
   }
 }
 
@@ -196,13 +198,13 @@ timeline_reply read_page(const std::vector<timeline_entry>& entries, logical_tim
     storage_request& read = reads[storage_key(at->post) % storage.size()];
     read.ids[read.count++] = at->post;
   }
-  std::vector<mpsc::receiver<storage_reply>> replies;
+  std::vector<drust::std::future<storage_reply>> replies;
   for (std::size_t shard = 0; shard < reads.size(); ++shard) {
     if (reads[shard].count > 0) replies.push_back(send_request(storage, shard, reads[shard]));
   }
   std::vector<post> found;
   for (auto& reply : replies) {
-    const storage_reply posts = reply.recv().value();
+    const storage_reply posts = reply.get();
     found.insert(found.end(), posts.begin(), posts.end());
   }
   timeline_reply page;
@@ -230,7 +232,7 @@ void timeline(inbox_promise<timeline_request, timeline_reply> inbox, storage_ser
       const auto found = timelines.find(users.at(0));
       if (found != timelines.end()) reply = read_page(found->second, order.time, storage);
     }
-    reply_to.send(std::move(reply));
+    reply_to.set_value(std::move(reply));
   }
 }
 
@@ -294,7 +296,7 @@ void social_graph(inbox_promise<graph_request, graph_reply> inbox,
     } else {
       shard.pending.push_back(request);
     }
-    reply_to.send(std::move(reply));
+    reply_to.set_value(std::move(reply));
   }
 }
 
@@ -367,7 +369,7 @@ void compose_post(inbox_promise<compose_request, compose_reply> inbox, user_id u
     const post made = make_post(request, users);
     // Storage and the author's timeline are written while the followers are looked up. (Both
     // replies, like home-timeline's, are a std::vector<post>, empty for a write.)
-    std::vector<mpsc::receiver<std::vector<post>>> acks;
+    std::vector<drust::std::future<std::vector<post>>> acks;
     acks.push_back(send_request(storage, storage_key(made.id),
                                 storage_request{storage_op::store, 0, {}, made}));
     acks.push_back(
@@ -389,8 +391,8 @@ void compose_post(inbox_promise<compose_request, compose_reply> inbox, user_id u
           timeline_request({timeline_op::insert, made.time, made.id}, std::move(by_shard[shard]))));
     }
     // Replying once every write is done is what makes the post visible to the next round.
-    for (auto& ack : acks) ack.recv().value();
-    reply_to.send(made.id);
+    for (auto& ack : acks) ack.get();
+    reply_to.set_value(made.id);
   }
 }
 

@@ -5,11 +5,11 @@
 // makes the post id, stores the post and fans it out), post-storage, user-timeline, home-timeline
 // and social-graph (follow, unfollow, followers). Each is a set of worker threads; a worker owns a
 // shard of its service's state (keyed by user or post id) and serves the requests on its own
-// channel (mpsc.hpp), each of which carries the sender of a channel made for its reply. The follow
-// graph is generated from a seed with a heavy-tailed follower count. Client threads then run a
-// mix of 60% home-timeline reads, 30% user-timeline reads, 9% composes and 1% follows/unfollows
-// in rounds: a write made in round r is seen by reads from round r + 1 on, so every reply, and
-// the checksum of them all, does not depend on how the threads interleave (README.md says why).
+// channel (mpsc.hpp); a request carries the std::promise its reply fulfils. The follow graph is
+// generated from a seed with a heavy-tailed follower count. Client threads then run a mix of 60%
+// home-timeline reads, 30% user-timeline reads, 9% composes and 1% follows/unfollows in rounds: a
+// write made in round r is seen by reads from round r + 1 on, so every reply, and the checksum of
+// them all, does not depend on how the threads interleave (README.md says why).
 // socialnet_drust.cpp is the port to drust.
 //
 //   socialnet-std [--users N] [--requests N] [--clients N] [--workers N] [--seed S]
@@ -87,9 +87,10 @@ std::uint64_t hash_post(const post& p) {
 
 // ---- Services: calls over channels ----------------------------------------------------------
 
-// A call to a service: the request, and the sender of the channel its reply goes to.
+// A call to a service: the request, and the promise its reply fulfils (one reply: a promise is
+// all it needs, not a channel of its own).
 template <class Request, class Reply>
-using call = std::pair<Request, mpsc::sender<Reply>>;
+using call = std::pair<Request, std::promise<Reply>>;
 // A service as its callers see it: the senders of its workers' channels. A request goes to the
 // worker that owns its key, which keeps that shard of the state to itself (no lock).
 template <class Request, class Reply>
@@ -98,19 +99,20 @@ using service = std::vector<mpsc::sender<call<Request, Reply>>>;
 template <class Request, class Reply>
 using inbox_promise = std::promise<mpsc::sender<call<Request, Reply>>>;
 
-// Sends `request` to the worker owning `key`; the reply comes on the returned receiver.
+// Sends `request` to the worker owning `key`; the reply comes through the returned future.
 template <class Request, class Reply>
-mpsc::receiver<Reply> send_request(const service<Request, Reply>& to, std::uint64_t key,
-                                   Request request) {
-  auto [reply_to, reply] = mpsc::channel<Reply>();
+std::future<Reply> send_request(const service<Request, Reply>& to, std::uint64_t key,
+                                Request request) {
+  std::promise<Reply> reply_to;
+  std::future<Reply> reply = reply_to.get_future();
   to[key % to.size()].send(call<Request, Reply>(std::move(request), std::move(reply_to)));
-  return std::move(reply);
+  return reply;
 }
 
 // Sends `request` and waits for the reply.
 template <class Request, class Reply>
 Reply ask(const service<Request, Reply>& to, std::uint64_t key, Request request) {
-  return send_request(to, key, std::move(request)).recv().value();
+  return send_request(to, key, std::move(request)).get();
 }
 
 // A worker's first act: make the channel it serves, and hand its sender out.
@@ -147,7 +149,7 @@ void post_storage(inbox_promise<storage_request, storage_reply> inbox) {
     } else {
       for (std::size_t i = 0; i < request.count; ++i) reply.push_back(posts.at(request.ids[i]));
     }
-    reply_to.send(std::move(reply));
+    reply_to.set_value(std::move(reply));
   }
 }
 
@@ -186,13 +188,13 @@ timeline_reply read_page(const std::vector<timeline_entry>& entries, logical_tim
     storage_request& read = reads[storage_key(at->post) % storage.size()];
     read.ids[read.count++] = at->post;
   }
-  std::vector<mpsc::receiver<storage_reply>> replies;
+  std::vector<std::future<storage_reply>> replies;
   for (std::size_t shard = 0; shard < reads.size(); ++shard) {
     if (reads[shard].count > 0) replies.push_back(send_request(storage, shard, reads[shard]));
   }
   std::vector<post> found;
   for (auto& reply : replies) {
-    const storage_reply posts = reply.recv().value();
+    const storage_reply posts = reply.get();
     found.insert(found.end(), posts.begin(), posts.end());
   }
   timeline_reply page;
@@ -220,7 +222,7 @@ void timeline(inbox_promise<timeline_request, timeline_reply> inbox, storage_ser
       const auto found = timelines.find(users.at(0));
       if (found != timelines.end()) reply = read_page(found->second, order.time, storage);
     }
-    reply_to.send(std::move(reply));
+    reply_to.set_value(std::move(reply));
   }
 }
 
@@ -284,7 +286,7 @@ void social_graph(inbox_promise<graph_request, graph_reply> inbox,
     } else {
       shard.pending.push_back(request);
     }
-    reply_to.send(std::move(reply));
+    reply_to.set_value(std::move(reply));
   }
 }
 
@@ -357,7 +359,7 @@ void compose_post(inbox_promise<compose_request, compose_reply> inbox, user_id u
     const post made = make_post(request, users);
     // Storage and the author's timeline are written while the followers are looked up. (Both
     // replies, like home-timeline's, are a std::vector<post>, empty for a write.)
-    std::vector<mpsc::receiver<std::vector<post>>> acks;
+    std::vector<std::future<std::vector<post>>> acks;
     acks.push_back(send_request(storage, storage_key(made.id),
                                 storage_request{storage_op::store, 0, {}, made}));
     acks.push_back(
@@ -379,8 +381,8 @@ void compose_post(inbox_promise<compose_request, compose_reply> inbox, user_id u
           timeline_request({timeline_op::insert, made.time, made.id}, std::move(by_shard[shard]))));
     }
     // Replying once every write is done is what makes the post visible to the next round.
-    for (auto& ack : acks) ack.recv().value();
-    reply_to.send(made.id);
+    for (auto& ack : acks) ack.get();
+    reply_to.set_value(made.id);
   }
 }
 
