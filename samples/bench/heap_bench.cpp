@@ -22,6 +22,7 @@
 // operation timed alone for the one-sided rows (miss, move), and their ratio. It asserts nothing.
 #include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -183,9 +184,11 @@ void print(const std::vector<row>& rows, const char* provider) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int rounds = argc > 1 ? std::max(3, std::atoi(argv[1])) : 9;
+  // heap-bench [ROUNDS] [ROWS...]: the first argument is the round count when it is a number.
+  const bool rounds_given = argc > 1 && std::isdigit(static_cast<unsigned char>(argv[1][0])) != 0;
+  const int rounds = rounds_given ? std::max(3, std::atoi(argv[1])) : 9;
   const std::vector<std::string> row_names = {"deref", "shuffled", "hit", "miss", "move"};
-  std::vector<std::string> chosen(argv + std::min(argc, 2), argv + argc);
+  std::vector<std::string> chosen(argv + (rounds_given ? 2 : 1), argv + argc);
   for (const std::string& name : chosen) {
     if (std::find(row_names.begin(), row_names.end(), name) == row_names.end()) {
       std::fprintf(stderr, "heap-bench: unknown row '%s'; rows are deref, shuffled, hit, miss, move\n", name.c_str());
