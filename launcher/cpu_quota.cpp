@@ -191,14 +191,16 @@ absl::StatusOr<cpu_quota_cgroups> cpu_quota_cgroups::create(const cpu_hierarchy&
 
   auto build = [&]() -> absl::Status {
     if (hierarchy.version == 2) DRUST_RETURN_IF_ERROR(enable_cpu_controller(hierarchy.root));
-    if (::mkdir(cgroups.job_directory_.c_str(), 0755) != 0) {
+    // 0700, as every file of a job: other users need not list the job's processes or read its
+    // counters, and drun (the same user) is the only one that writes them.
+    if (::mkdir(cgroups.job_directory_.c_str(), 0700) != 0) {
       return errno_status(absl::StrCat("cannot create the cgroup ", cgroups.job_directory_));
     }
     if (hierarchy.version == 2)
       DRUST_RETURN_IF_ERROR(enable_cpu_controller(cgroups.job_directory_));
     for (int node = 0; node < nodes; ++node) {
       ::std::string directory = absl::StrCat(cgroups.job_directory_, "/node-", node);
-      if (::mkdir(directory.c_str(), 0755) != 0)
+      if (::mkdir(directory.c_str(), 0700) != 0)
         return errno_status(absl::StrCat("cannot create the cgroup ", directory));
       cgroups.node_directories_.push_back(directory);
       cgroups.procs_files_.push_back(directory + "/cgroup.procs");

@@ -221,8 +221,9 @@ bool job_supervisor::start() {
 }
 
 void job_supervisor::remove_what_dead_jobs_left() {
-  // A drun killed by SIGKILL could not remove its job's cgroups and network; every drun removes
-  // those of dead jobs as it starts (best effort: a drun without root cannot, and need not).
+  // A drun killed by SIGKILL could not remove its job's cgroups, network and /dev/shm files; every
+  // drun removes those of dead jobs as it starts (best effort: a drun without root cannot remove
+  // root's cgroups or network, and need not).
   // Their /dev/shm files go too: known dead now, such a job's files can be removed safely.
   ::std::vector<::std::string> dead_jobs;
   auto remove_files_of = [&](const removed_leftover& removed) {
@@ -237,6 +238,11 @@ void job_supervisor::remove_what_dead_jobs_left() {
   for (const removed_leftover& removed : remove_stale_networks()) {
     note("removed the network of a dead job: " + removed.what);
     remove_files_of(removed);
+  }
+  // A job without cgroups or network leaves only files: once none of its processes is left and no
+  // process maps them, they are debris (remove_unused_shared_memory).
+  for (const ::std::string& job : remove_unused_shared_memory()) {
+    note(absl::StrCat("removed the files of a dead job: /dev/shm/", shared_memory_prefix(job), "*"));
   }
 }
 

@@ -18,10 +18,22 @@ namespace drust::launcher {
 
 inline constexpr const char* job_lock_directory = "/run/drust";
 
+// Creates /run/drust (mode 1777, as /tmp: drun of every user records its jobs there) if it is
+// missing. The error names the directory and the fix (run drun as root).
+absl::Status make_lock_directory();
+
+// Opens (creating it, mode 0600) a lock file such as /run/drust/network.lock. In a directory every
+// user may write, another user could have put something there first under the name drun wants, to
+// block drun's jobs (a file of theirs that they keep locked) or to redirect its writes (a symbolic
+// link): drun takes only a regular file of its own user (root's when it runs as root) and refuses
+// anything else with an error that names the file, its owner and the fix. The directory itself
+// must be root's, sticky, and not a link.
+absl::StatusOr<int> open_lock_file(const ::std::string& path);
+
 class job_lock {
  public:
-  // Creates /run/drust (mode 1777, as /tmp) if needed and locks the job's file. The error names the
-  // file and the fix (run drun as root).
+  // Creates /run/drust if needed and locks the job's file (open_lock_file). The error names the
+  // file and the fix (run drun as root; remove a file another user made).
   static absl::StatusOr<job_lock> acquire(const ::std::string& job_id);
 
   job_lock(job_lock&& other) noexcept;

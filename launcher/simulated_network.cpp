@@ -178,24 +178,17 @@ void empty_namespaces(const ::std::vector<::std::string>& names) {
 }
 
 // A lock held while a subnet is chosen and given to the bridge, so that two jobs starting at once
-// do not take the same one. Best effort: should the file not open (job_lock made its directory
-// already), two jobs starting at the same moment could pick the same subnet.
+// do not take the same one: /run/drust/network.lock, opened by open_lock_file (only a file of
+// drun's own user is taken, so no other user can hold it to block every --netns job).
 class subnet_choice_lock {
  public:
-  subnet_choice_lock() {
-    fd_ = ::open(absl::StrCat(job_lock_directory, "/network.lock").c_str(),
-                 O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd_ >= 0) ::fchmod(fd_, 0600);  // made by an older drun, it may still be 0666
-    if (fd_ >= 0) ::flock(fd_, LOCK_EX);
-  }
+  explicit subnet_choice_lock(int fd) : fd_(fd) { ::flock(fd_, LOCK_EX); }
   subnet_choice_lock(const subnet_choice_lock&) = delete;
   subnet_choice_lock& operator=(const subnet_choice_lock&) = delete;
-  ~subnet_choice_lock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
+  ~subnet_choice_lock() { ::close(fd_); }
 
  private:
-  int fd_ = -1;
+  int fd_;
 };
 
 }  // namespace
@@ -257,7 +250,9 @@ absl::Status simulated_network::build(const settings& wanted) {
   const ::std::string tag = "d" + wanted.job_id.substr(0, 8);
   bridge_ = tag + "br";
   {
-    subnet_choice_lock choosing;
+    DRUST_RETURN_IF_ERROR(make_lock_directory());
+    DRUST_ASSIGN_OR_RETURN(int lock_fd, open_lock_file(absl::StrCat(job_lock_directory, "/network.lock")));
+    subnet_choice_lock choosing(lock_fd);
     DRUST_ASSIGN_OR_RETURN(::std::uint32_t subnet, free_subnet());
     bridge_address_ = dotted(subnet + 1);
     for (int node = 0; node < wanted.nodes; ++node) {

@@ -5,15 +5,19 @@
 #include <doctest/doctest.h>
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <regex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "control/frame.hpp"
@@ -102,6 +106,39 @@ TEST_CASE("SIGTERM to drun reaches every node and nothing is left") {
   CHECK(result.exit_code == 128 + SIGTERM);
   CHECK(contains(result.err, "drun: interrupted by SIGTERM"));
   check_nothing_left(job);
+}
+
+TEST_CASE("drun killed by SIGKILL takes its nodes with it; the next drun removes the job's /dev/shm files") {
+  drust_test::background_process job_process({drun, "--verbose", "-n", "2", sleeper_app, "60000"});
+  started_job job = drust_test::wait_until_started(job_process, 30s);
+  const std::string prefix = "drust-" + job.job_id + "-";
+  REQUIRE_FALSE(drust_test::shm_files_with_prefix(prefix).empty());
+  job_process.signal(SIGKILL);
+  auto killed = job_process.wait(run_limit);
+  REQUIRE_FALSE(killed.timed_out);
+  // The nodes die with drun (PR_SET_PDEATHSIG); their files stay, as nobody is left to remove them.
+  for (const auto& [node, pid] : job.pids) {
+    for (int poll = 0; poll < 500 && drust_test::pid_alive(pid); ++poll) std::this_thread::sleep_for(10ms);
+    CHECK_MESSAGE(!drust_test::pid_alive(pid), "node " << node << " outlived drun");
+  }
+  const auto left = drust_test::shm_files_with_prefix(prefix);
+  REQUIRE_FALSE(left.empty());
+  // The next drun removes the files of a job that no process maps any more, once they are 10 s
+  // old (a younger file may be a starting job's, about to be mapped): wait until they are.
+  std::time_t newest = 0;
+  for (const std::string& name : left) {
+    struct stat status {};
+    REQUIRE(::stat(("/dev/shm/" + name).c_str(), &status) == 0);
+    newest = std::max({newest, status.st_mtime, status.st_ctime});
+  }
+  while (std::chrono::system_clock::now() < std::chrono::system_clock::from_time_t(newest) + 12s) {
+    std::this_thread::sleep_for(200ms);
+  }
+  auto next = drust_test::run_process({drun, "--verbose", "-n", "1", exit_status_app, "0"}, run_limit);
+  INFO("stderr: " << next.err);
+  CHECK(next.exit_code == 0);
+  CHECK(contains(next.err, "drun: removed the files of a dead job: /dev/shm/" + prefix + "*"));
+  CHECK(drust_test::shm_files_with_prefix(prefix).empty());
 }
 
 TEST_CASE("a stranger at the controller is refused while the job finishes normally") {

@@ -28,6 +28,7 @@
 
 #include "drun_job.hpp"
 #include "helper_commands.hpp"
+#include "job_lock.hpp"
 #include "subprocess.hpp"
 
 using namespace std::chrono_literals;
@@ -215,6 +216,59 @@ TEST_SUITE("local") {
     auto result = job.wait(run_limit);
     REQUIRE_FALSE(result.timed_out);
     drust_test::check_nothing_left(started);
+  }
+
+  TEST_CASE("a lock file another user made, or a link in its place, is refused with its name and the fix") {
+    // /run/drust is 1777 like /tmp: another user could make network.lock first and keep it locked
+    // to block every --netns job, or put a link there. open_lock_file is checked in a directory
+    // of the same kind (root's, 1777), so that the machine's own /run/drust is left alone.
+    if (::geteuid() != 0) {
+      MESSAGE("needs root, to make a directory like /run/drust and a file of another user: not checked");
+      return;
+    }
+    const fs::path directory = scratch_directory("locks");
+    REQUIRE(::chmod(directory.c_str(), 01777) == 0);
+    const std::string path = (directory / "network.lock").string();
+
+    {  // drun's own file: taken, and made 0600 if an older drun left it 0666
+      write_file(path, "");
+      REQUIRE(::chmod(path.c_str(), 0666) == 0);
+      auto opened = drust::launcher::open_lock_file(path);
+      REQUIRE(opened.ok());
+      ::close(*opened);
+      CHECK(mode_of(path) == 0600);
+      fs::remove(path);
+    }
+    {  // another user's file
+      write_file(path, "");
+      REQUIRE(::chown(path.c_str(), 65534, 65534) == 0);
+      auto opened = drust::launcher::open_lock_file(path);
+      REQUIRE_FALSE(opened.ok());
+      const std::string message(opened.status().message());
+      INFO(message);
+      CHECK(contains(message, path + " belongs to uid 65534"));
+      CHECK(contains(message, "another user may have made it to block drun's jobs; as root, remove it (rm " + path + ")"));
+      fs::remove(path);
+    }
+    {  // a symbolic link: never followed
+      const fs::path target = directory / "target";
+      write_file(target, "keep");
+      fs::create_symlink(target, path);
+      auto opened = drust::launcher::open_lock_file(path);
+      REQUIRE_FALSE(opened.ok());
+      CHECK(contains(std::string(opened.status().message()), path + " is a symbolic link, which drun never follows there"));
+      CHECK(read_file(target) == "keep");
+      fs::remove(path);
+    }
+    {  // a directory without the sticky bit: anyone could replace drun's files in it
+      REQUIRE(::chmod(directory.c_str(), 0777) == 0);
+      auto opened = drust::launcher::open_lock_file(path);
+      REQUIRE_FALSE(opened.ok());
+      CHECK(contains(std::string(opened.status().message()),
+                     directory.string() + " is not a root-owned directory with the sticky bit"));
+      CHECK_FALSE(fs::exists(path));
+    }
+    fs::remove_all(directory);
   }
 
   TEST_CASE("drun's helper commands run in a process group of their own") {

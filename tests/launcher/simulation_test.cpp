@@ -308,11 +308,18 @@ TEST_SUITE("cpu_quota") {
     CHECK(::rmdir(delegated.c_str()) == 0);
   }
 
-  TEST_CASE("SIGTERM to drun: the nodes stop and the job's cgroups are removed") {
+  TEST_CASE("SIGTERM to drun: the nodes stop and the job's cgroups (mode 0700) are removed") {
     drust_test::background_process job_process(
         {drun, "--verbose", "-n", "2", "--cpu-quota", "0.5", sleeper_app, "60000"});
     started_job job = drust_test::wait_until_started(job_process, 30s);
-    CHECK(cgroups_of(job.job_id).size() == 1);
+    REQUIRE(cgroups_of(job.job_id).size() == 1);
+    // Mode 0700, as every file of a job: other users do not list its processes or read its counters.
+    const std::string job_directory = cgroups_of(job.job_id).front();
+    for (const std::string& directory : {job_directory, job_directory + "/node-0", job_directory + "/node-1"}) {
+      struct stat status {};
+      REQUIRE(::stat(directory.c_str(), &status) == 0);
+      CHECK_MESSAGE((status.st_mode & 07777) == 0700, directory);
+    }
     job_process.signal(SIGTERM);
     auto result = job_process.wait(run_limit);
     INFO("stderr: " << result.err);
