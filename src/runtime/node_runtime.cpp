@@ -118,6 +118,10 @@ double process_cpu_seconds() {
   return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
 }
 
+// True on the control thread while it applies the controller's `peer_failed`: that failure need
+// not be reported back to drun, which announced it.
+thread_local bool applying_peer_failed = false;
+
 // Exits this node at once, saying why; used when the job can no longer go on.
 [[noreturn]] void leave(int node, const ::std::string& why) {
   ::std::fprintf(stderr, "drust: node %d: %s\n", node, why.c_str());
@@ -189,7 +193,7 @@ absl::Status node_runtime::bootstrap() {
   // drun at once, before the errors it causes can end a thread, or this node: drun names the
   // first cause, not a consequence of it (docs/RELIABILITY.md, "Chaos run").
   transport_->on_peer_failure([this](int peer, const ::std::string& reason) {
-    if (control_fd_ < 0 || finishing_.load(::std::memory_order_acquire)) return;
+    if (applying_peer_failed || control_fd_ < 0 || finishing_.load(::std::memory_order_acquire)) return;
     (void)send_control({{"type", "peer_lost"}, {"node", peer}, {"reason", reason}});
   });
   DRUST_ASSIGN_OR_RETURN(fabric::memory_region region, transport_->expose(partition_.begin(), partition_.size()));
@@ -324,7 +328,9 @@ void node_runtime::handle_control_message(const json& message) {
     ::std::optional<int> node = node_field("node");
     if (!node) return bad_field("peer_failed", "node");
     ::std::string reason = control::string_field(message, "reason").value_or("it failed");
+    applying_peer_failed = true;
     if (transport_) transport_->mark_peer_failed(*node, reason);
+    applying_peer_failed = false;
     threads::fail_node(*node, reason);
     sync::sync_service::instance().fail_node(*node, reason);
     sync::channel_service::instance().fail_node(*node, reason);
