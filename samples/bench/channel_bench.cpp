@@ -30,6 +30,7 @@ namespace {
 
 constexpr int batch = 2'000;  // operations of each side per round
 constexpr int turn = 100;      // operations of one side before the other's turn
+constexpr int warm_up_per_turn = 5;
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -66,7 +67,10 @@ int main(int argc, char** argv) {
     // round's two figures come from the same moments: on a loaded machine the transport switches
     // between a fast regime and one where every message waits for a wake-up (docs/PERFORMANCE.md),
     // and whole batches one after the other compared one regime with the other.
+    // Each turn starts with a few untimed operations: a receiver that waited through the other
+    // side's turn is asleep, and its first wake-up is the switch between turns, not a send+recv.
     auto timed = [](int count, auto&& operation) {
+      for (int i = 0; i < warm_up_per_turn; ++i) operation(i);
       const auto start = clock_type::now();
       for (int i = 0; i < count; ++i) operation(i);
       return std::chrono::duration<double, std::nano>(clock_type::now() - start).count();
