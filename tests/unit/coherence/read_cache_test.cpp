@@ -337,6 +337,39 @@ TEST_CASE("concurrent misses where the first fill fails: a waiter fills instead"
   CHECK(cache.stats().entries == 1);
 }
 
+TEST_CASE("fills published while other readers wait for them: no reader sleeps through one, one fill per key") {
+  // A filler publishes its copy with no lock and wakes waiters only when it sees them counted:
+  // many short fills of keys that every thread asks for at about the same time. A lost wake-up
+  // leaves a thread asleep (the test then times out); a second fill of a key breaks the count.
+  read_cache cache(8 << 20);
+  constexpr int threads = 8;
+  constexpr int keys = 4000;
+  std::atomic<int> fills{0};
+  std::atomic<int> wrong{0};
+  std::atomic<int> ready{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&] {
+      ready.fetch_add(1);
+      while (ready.load() < threads) {
+      }
+      for (int i = 0; i < keys; ++i) {
+        coloured_address key(base + 4096 + 64 * static_cast<std::uint64_t>(i % 16), static_cast<std::uint16_t>(i / 16));
+        auto copy = cache.pin(key, 64, [&](void* destination) {
+          fills.fetch_add(1);
+          return fill_pattern(key, 64, destination);
+        });
+        if (!copy.ok() || !holds_pattern(*copy, key)) wrong.fetch_add(1);
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  CHECK(wrong.load() == 0);
+  CHECK(fills.load() == keys);  // nothing is evicted (64 B x 4000 is within the capacity)
+  CHECK(cache.stats().entries == keys);
+  CHECK(cache.stats().evictions == 0);
+}
+
 TEST_CASE("mixed pin, unpin and forget from several threads keep every copy intact") {
   read_cache cache(64 * 200);  // room for about a third of the copies
   constexpr int threads = 8;
