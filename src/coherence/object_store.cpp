@@ -8,6 +8,9 @@
 
 namespace drust::detail {
 constinit thread_local borrow_index* this_thread_borrow_index = nullptr;
+::std::uintptr_t mirror_shadow_origin = 0;
+::std::uint64_t mirror_begin = 0;
+::std::uint64_t mirror_size = 0;
 }  // namespace drust::detail
 
 namespace drust::coherence {
@@ -93,6 +96,22 @@ borrow_table& this_threads_table(object_store* store) {
 object_store::object_store(heap::global_heap& heap, ::std::size_t cache_capacity)
     : heap_(heap), cache_(cache_capacity) {}
 
+object_store::~object_store() {
+  if (mirror_ != nullptr) {
+    drust::detail::mirror_size = 0;
+    drust::detail::mirror_begin = 0;
+    drust::detail::mirror_shadow_origin = 0;
+  }
+}
+
+absl::Status object_store::open_mirror(const heap::heap_layout& layout, int node, ::std::size_t capacity) {
+  DRUST_ASSIGN_OR_RETURN(mirror_, mirror::create(layout, node, capacity));
+  drust::detail::mirror_shadow_origin = mirror_->shadow_origin();
+  drust::detail::mirror_begin = heap::global_heap_base;
+  drust::detail::mirror_size = layout.partition_size * static_cast<::std::uint64_t>(layout.nodes);
+  return absl::OkStatus();
+}
+
 absl::Status object_store::fill(::std::uint64_t word, void* destination, ::std::size_t size) {
   const ::std::uint64_t address = word & address_mask;
   const int home = heap_.home_of(address);
@@ -141,6 +160,13 @@ absl::StatusOr<const void*> object_store::borrow(::std::uint64_t word, ::std::si
   // No second probe of the thread's index: the caller (detail::borrow_copy) has just missed it,
   // or the thread had no table yet.
   borrow_table& table = this_threads_table(this);
+  if (mirror_ != nullptr) {
+    DRUST_ASSIGN_OR_RETURN(const void* mirrored,
+                           mirror_->borrow(word, size, [&](::std::uint64_t address, void* destination, ::std::size_t length) {
+                             return fill(address, destination, length);
+                           }));
+    if (mirrored != nullptr) return mirrored;
+  }
   DRUST_ASSIGN_OR_RETURN(cached_copy copy, pin(word, size, alignment));
   if (drust::detail::colour_of(word) == drust::detail::last_colour) [[unlikely]] {
     return table.keep_saturated(word, size, ::std::move(copy));

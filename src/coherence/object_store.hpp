@@ -1,7 +1,9 @@
 // Reading and moving objects of the global heap on behalf of drust's handles (DESIGN.md section 5).
 //
-// - An immutable borrow of a remote object pins a copy in the node's read cache, keyed by the
-//   object's coloured address; a miss fills the copy with one one-sided read. `borrow` keeps the
+// - An immutable borrow of a remote object (`borrow`: `*p`, `p->`) is served at the object's own
+//   address by the read mirror when the node has one (open_mirror) and it takes the object
+//   (coherence/mirror.hpp); otherwise it pins a copy in the node's read cache, keyed by the
+//   object's coloured address. A miss fills the copy with one one-sided read. `borrow` keeps the
 //   pin in the calling thread's recent-borrow table (for `*p`, `p->`); `pin` hands it to the caller
 //   (for drust::ref guards). An object at the last colour is never cached (each borrow reads it);
 //   `borrow` reuses the thread's previous copy of it when the bytes read are the same.
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "coherence/colour.hpp"
+#include "coherence/mirror.hpp"
 #include "coherence/read_cache.hpp"
 #include "common/status.hpp"
 #include "fabric/transport.hpp"
@@ -36,10 +39,17 @@ struct object_store_counters {
 class object_store {
  public:
   object_store(heap::global_heap& heap, ::std::size_t cache_capacity);
+  ~object_store();
   object_store(const object_store&) = delete;
   object_store& operator=(const object_store&) = delete;
 
   void attach(fabric::transport* transport) { transport_ = transport; }
+  // Keeps copies of the other partitions' objects at their own addresses, in up to `capacity`
+  // bytes of pages, and publishes the shadow table to the handles' inline probe
+  // (drust::detail::mirrored_copy). Once, before the program's threads borrow anything; the
+  // transport must read into any memory (fabric::transport::reads_into_any_memory).
+  absl::Status open_mirror(const heap::heap_layout& layout, int node, ::std::size_t capacity);
+  const mirror* read_mirror() const { return mirror_.get(); }
 
   // `size` bytes of the object at `word` into `destination`: a copy when it is local, else one
   // one-sided read from its home (never through the cache).
@@ -68,10 +78,12 @@ class object_store {
   heap::global_heap& heap() { return heap_; }
 
  private:
+  // One one-sided read of `size` bytes at the global address in `word` (its colour is ignored).
   absl::Status fill(::std::uint64_t word, void* destination, ::std::size_t size);
 
   heap::global_heap& heap_;
   read_cache cache_;
+  ::std::unique_ptr<mirror> mirror_;
   fabric::transport* transport_ = nullptr;
   object_store_counters counters_;
 

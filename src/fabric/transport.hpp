@@ -122,6 +122,8 @@ class transport {
   // A one-way message.
   absl::Status send(int peer, message_kind kind, ::std::string_view payload);
   // One-sided reads and writes of a peer's exposed memory.
+  // Whether `local` may be any memory of this process (shm, tcp), not only registered memory.
+  bool reads_into_any_memory() const { return !endpoint_->needs_local_registration(); }
   absl::Status read(int peer, void* local, ::std::size_t length, ::std::uint64_t remote_address);
   absl::Status write(int peer, const void* local, ::std::size_t length, ::std::uint64_t remote_address);
 

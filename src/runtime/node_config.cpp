@@ -1,6 +1,7 @@
 #include "runtime/node_config.hpp"
 
 #include <cstdlib>
+#include <string>
 #include <thread>
 
 namespace drust::runtime {
@@ -45,6 +46,14 @@ absl::StatusOr<node_config> node_config::from_environment() {
     return absl::InvalidArgumentError(absl::StrCat("DRUST_HEAP_PRESSURE=", pressure, " is not a percentage from 1 to 100"));
   }
   config.heap_pressure = static_cast<double>(pressure) / 100.0;
+  if (const char* mirror = variable("DRUST_MIRROR")) {
+    const ::std::string value(mirror);
+    if (value != "on" && value != "off") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("DRUST_MIRROR='", value, "' is neither 'on' nor 'off' (the read mirror; docs/design/coherence.md)"));
+    }
+    config.read_mirror = value == "on";
+  }
   if (variable("DRUST_NODE") == nullptr) return config;  // a one-node cluster
 
   config.in_job = true;

@@ -21,6 +21,9 @@ struct node_config {
   ::std::uint64_t heap_size = 1ull << 30;
   ::std::uint64_t cache_size = 256ull << 20;
   double heap_pressure = 0.9;  // past this fraction of its heap, a node allocates elsewhere
+  // Copies of remote objects at their own addresses (coherence/mirror.hpp), in half of cache_size;
+  // the read cache has the other half. DRUST_MIRROR=off: none, the read cache has all of it.
+  bool read_mirror = true;
   int cores = 1;
 
   // Reads DRUST_* variables; an error names the variable and what is wrong with it.

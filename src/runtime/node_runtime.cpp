@@ -164,7 +164,10 @@ absl::Status node_runtime::start(const node_config& config) {
   heap_options.heap_size = config.heap_size;
   heap_options.pressure_threshold = config.heap_pressure;
   global_heap_ = ::std::make_unique<heap::global_heap>(partition_, config.node, heap_options);
-  objects_ = ::std::make_unique<coherence::object_store>(*global_heap_, config.cache_size);
+  // With the read mirror (opened in bootstrap: only a job has other nodes), copies share the
+  // cache's capacity: half for the read cache, half for the mirror's pages.
+  const bool mirror = config.in_job && config.read_mirror;
+  objects_ = ::std::make_unique<coherence::object_store>(*global_heap_, mirror ? config.cache_size / 2 : config.cache_size);
   // A shared object's destructor is named in its control block by a code offset, the same in
   // every node's process.
   shared_references_ = ::std::make_unique<coherence::shared_references>(
@@ -252,6 +255,16 @@ absl::Status node_runtime::bootstrap() {
                               [heap = global_heap_.get()](::std::uint64_t address) { return heap->home_of(address); }});
   global_heap_->attach(transport_.get());
   objects_->attach(transport_.get());
+  if (config_.read_mirror) {
+    if (transport_->reads_into_any_memory()) {
+      DRUST_RETURN_IF_ERROR(objects_->open_mirror(partition_.layout(), config_.node, config_.cache_size - config_.cache_size / 2));
+    } else {
+      ::std::fprintf(stderr,
+                     "drust: node %d: provider %s reads only into registered memory: no read mirror, and the read "
+                     "cache has half of the cache size (DRUST_MIRROR=off gives it all)\n",
+                     config_.node, config_.provider.c_str());
+    }
+  }
   shared_references_->attach(transport_.get());
   sync::sync_service::instance().attach(transport_.get());
   sync::channel_service::instance().attach(transport_.get());
@@ -420,6 +433,11 @@ runtime_stats stats() noexcept {
     result.cache_misses = cache.misses;
     result.cache_evictions = cache.evictions;
     result.cache_bytes = cache.bytes_cached;
+    if (const coherence::mirror* mirror = objects->read_mirror()) {
+      const coherence::mirror_stats mirrored = mirror->stats();
+      result.cache_misses += mirrored.fills;
+      result.cache_bytes += mirrored.bytes_backed;
+    }
     result.moves = counters.moves.load();
     result.move_bytes = counters.move_bytes.load();
   }

@@ -58,8 +58,9 @@ void read_object(global_word word, void* destination, ::std::size_t size);
 // Writes `size` bytes over the object (one one-sided write when it is remote).
 void write_object(global_word word, const void* source, ::std::size_t size);
 
-// Immutable borrow of a remote object (is_local(word) is false): the bytes of a cached copy.
-// The copy stays pinned by the calling thread's recent-borrow table, which holds the last
+// Immutable borrow of a remote object (is_local(word) is false): the bytes of a cached copy, at
+// the object's own address when the read mirror holds it (a copy there stays until the object's
+// colour changes). Otherwise the copy stays pinned by the calling thread's recent-borrow table, which holds the last
 // `borrow_table_size` distinct objects the thread read this way (docs/design/coherence.md); a
 // reference kept longer than that needs a drust::ref guard (pin_copy). An object at the last colour
 // (saturated) is never cached: each borrow reads it again, and returns the bytes of the thread's
@@ -94,9 +95,38 @@ struct borrow_index {
 // The calling thread's index; null until its first remote borrow.
 extern constinit thread_local borrow_index* this_thread_borrow_index;
 
+// The read mirror (docs/design/coherence.md, "Cache hits at the object's own address"): this node
+// keeps copies of remote objects at the objects' own addresses, and a shadow colour table has,
+// for each 16-byte granule where a copy starts, the 32-bit entry (granules held << 16 | colour);
+// the entry of address a is at mirror_shadow_origin + (a >> 4) * 4. Addresses in
+// [mirror_begin, mirror_begin + mirror_size) have entries; mirror_size is 0 when the node has no
+// mirror. Set before main, never changed after.
+extern ::std::uintptr_t mirror_shadow_origin;
+extern ::std::uint64_t mirror_begin;
+extern ::std::uint64_t mirror_size;
+
+// The object's bytes at its own address when this node holds a copy of `size` bytes of that
+// colour; nullptr otherwise. A colour-0xffff word never matches (no copy is ever entered at it).
+inline const void* mirrored_copy(global_word word, ::std::size_t size) noexcept {
+  const ::std::uint64_t address = address_of(word);
+  if (address - mirror_begin >= mirror_size) return nullptr;
+  const ::std::uint32_t entry =
+      reinterpret_cast<const ::std::atomic<::std::uint32_t>*>(mirror_shadow_origin + (address >> 4) * 4)
+          ->load(::std::memory_order_acquire);
+  const ::std::uint64_t granules = ((address & 15) + size + 15) >> 4;
+  if (static_cast<::std::uint16_t>(entry) == colour_of(word) && (entry >> 16) >= granules) [[likely]] {
+    return reinterpret_cast<const void*>(static_cast<::std::uintptr_t>(address));
+  }
+  return nullptr;
+}
+
 const void* borrow_copy_slow(global_word word, ::std::size_t size, ::std::size_t alignment);
 inline const void* borrow_copy(global_word word, ::std::size_t size, ::std::size_t alignment) {
   if (borrow_index* index = this_thread_borrow_index) [[likely]] {
+    if (const void* copy = mirrored_copy(word, size)) [[likely]] {
+      index->hits.store(index->hits.load(::std::memory_order_relaxed) + 1, ::std::memory_order_relaxed);
+      return copy;
+    }
     const borrow_index_entry& entry = index->entries[borrow_index::slot(word)];
     if (entry.word == word && entry.size >= size) [[likely]] {
       index->hits.store(index->hits.load(::std::memory_order_relaxed) + 1, ::std::memory_order_relaxed);
