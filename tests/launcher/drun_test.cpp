@@ -462,12 +462,13 @@ TEST_CASE("remote nodes are started through ssh, their arguments quoted, their f
       "nodes": [{"host": "remote-a"}, {"host": "localhost", "cores": 1}, {"host": "remote-a", "cores": 2}]})");
   auto result = drust_test::run_process(
       {drun, "--verbose", "--cluster", cluster.string(), fake_node, "--print-info", "--print-env", "--", "it's", "a b", "$HOME", ""},
-      run_limit, {path_with_fake_ssh(), "FAKE_SSH_LOG=" + log.string(), "DRUST_PROGRESS=spin"});
+      run_limit, {path_with_fake_ssh(), "FAKE_SSH_LOG=" + log.string(), "DRUST_PROGRESS=spin", "DRUST_MIRROR=off"});
   INFO("stderr: " << result.err);
   REQUIRE_FALSE(result.timed_out);
   CHECK(result.exit_code == 0);
   CHECK(contains(result.out, "argument [it's]\nargument [a b]\nargument [$HOME]\nargument []\n"));
   CHECK(contains(result.out, "node 0 DRUST_PROGRESS=spin\n"));
+  CHECK(contains(result.out, "node 1 DRUST_MIRROR=off\n"));
   CHECK(contains(result.out, "node 0 DRUST_PROVIDER=tcp;ofi_rxm\n"));
   CHECK(contains(result.out, "node 0 DRUST_FABRIC_HOST=remote-a\n"));
   CHECK(contains(result.out, "node 1 DRUST_FABRIC_HOST=127.0.0.1\n"));  // the controller's host: reachable from remote-a
@@ -479,6 +480,7 @@ TEST_CASE("remote nodes are started through ssh, their arguments quoted, their f
   std::string log_text((std::istreambuf_iterator<char>(log_file)), std::istreambuf_iterator<char>());
   CHECK(contains(log_text, "remote-a getconf _NPROCESSORS_ONLN"));
   CHECK(contains(log_text, "DRUST_PROGRESS=spin"));  // forwarded on the remote command line
+  CHECK(contains(log_text, "DRUST_MIRROR=off"));
   std::smatch job;
   REQUIRE(std::regex_search(result.out, job, std::regex("job ([0-9a-f]{16})")));
   CHECK(contains(log_text, "remote-a rm -f /dev/shm/drust-" + job[1].str() + "-*"));

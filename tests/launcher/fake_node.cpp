@@ -140,7 +140,8 @@ int main(int argc, char** argv) {
   if (plan.print_env) {
     for (const char* name : {"DRUST_JOB", "DRUST_COOKIE", "DRUST_NODE", "DRUST_NODES", "DRUST_CONTROLLER",
                              "DRUST_PROVIDER", "DRUST_PARTITION_SIZE", "DRUST_HEAP_SIZE", "DRUST_CORES",
-                             "DRUST_CACHE_SIZE", "DRUST_HEAP_PRESSURE", "DRUST_FABRIC_HOST", "DRUST_PROGRESS"}) {
+                             "DRUST_CACHE_SIZE", "DRUST_HEAP_PRESSURE", "DRUST_FABRIC_HOST", "DRUST_PROGRESS",
+                             "DRUST_MIRROR"}) {
       std::printf("node %d %s=%s\n", node, name, env(name).c_str());
     }
     std::fflush(stdout);
