@@ -28,6 +28,8 @@
 #include <drust/std/latch>
 #include <drust/std/memory>
 #include <drust/std/mutex>
+
+#include "sync/atomic_table.hpp"
 #include <drust/std/sync>
 
 #include "runtime/node_runtime.hpp"
@@ -443,4 +445,34 @@ TEST_CASE("destruction frees the home's state") {
     CHECK(states_now() == before + 7);
   }
   CHECK(states_now() == before);
+}
+
+TEST_CASE("the home's atomic operations (what a remote node asks for) on every width") {
+  // sync_service runs these for other nodes; a node's own threads take the inline fast path
+  // instead, so only this test runs them in one process. Each read-modify-write must store its
+  // result and return the value before it.
+  drust::sync::atomic_state state;
+  using drust::detail::atomic_op;
+  for (unsigned width : {1u, 2u, 4u, 8u}) {
+    CAPTURE(width);
+    bool success = false;
+    auto apply = [&](atomic_op op, std::uint64_t a, std::uint64_t b = 0) {
+      return drust::sync::atomic_table::apply(state, op, width, a, b, success);
+    };
+    apply(atomic_op::store, 0b0101);
+    CHECK(apply(atomic_op::fetch_or, 0b0010) == 0b0101);
+    CHECK(apply(atomic_op::load, 0) == 0b0111);
+    CHECK(apply(atomic_op::fetch_and, 0b0110) == 0b0111);
+    CHECK(apply(atomic_op::load, 0) == 0b0110);
+    CHECK(apply(atomic_op::fetch_xor, 0b0011) == 0b0110);
+    CHECK(apply(atomic_op::load, 0) == 0b0101);
+    CHECK(apply(atomic_op::fetch_add, 10) == 0b0101);
+    CHECK(apply(atomic_op::fetch_sub, 3) == 15);
+    CHECK(apply(atomic_op::exchange, 42) == 12);
+    CHECK(apply(atomic_op::compare_exchange, 41, 7) == 42);
+    CHECK_FALSE(success);
+    CHECK(apply(atomic_op::compare_exchange, 42, 7) == 42);
+    CHECK(success);
+    CHECK(apply(atomic_op::load, 0) == 7);
+  }
 }

@@ -30,9 +30,12 @@ void require(bool condition, const char* what) {
   if (!condition) throw std::runtime_error(std::string("check failed on node ") + std::to_string(drust::node_id()) + ": " + what);
 }
 
+// Partition i is [base + i * P, base + (i + 1) * P); this node's is the local heap. (The base is
+// not a constant here: the sanitizer builds use another one, src/heap/partition.hpp.)
 int home_of(const void* address) {
-  const drust::runtime_stats here = drust::stats();
-  return static_cast<int>((reinterpret_cast<std::uintptr_t>(address) - 0x100000000000ull) / here.heap_bytes);
+  const std::uint64_t partition = drust::detail::local_heap_size;
+  const std::uint64_t base = drust::detail::local_heap_begin - partition * static_cast<std::uint64_t>(drust::node_id());
+  return static_cast<int>((reinterpret_cast<std::uintptr_t>(address) - base) / partition);
 }
 template <class Handle>
 int home_of_handle(const Handle& p) {
