@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <cstring>
 #include <drust/detail/heap.hpp>
-#include <thread>
 #include <vector>
 
 #include "coherence/colour.hpp"
+#include "run_together.hpp"
 
 using drust::coherence::coloured_address;
 using drust::coherence::mirror;
@@ -177,32 +177,24 @@ TEST_CASE("many threads borrowing the same objects: every copy right, one read p
   for (int i = 0; i < objects; ++i) f.write_home(64 * i, 64, static_cast<std::uint8_t>(i));
   std::atomic<int> reads{0};
   std::atomic<int> wrong{0};
-  std::atomic<int> ready{0};
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
-      ready.fetch_add(1);
-      while (ready.load() < threads) {
-      }
-      for (int round = 0; round < 3; ++round) {
-        for (int i = 0; i < objects; ++i) {
-          const std::uint64_t w = word(64 * i, 7);
-          const void* bytes = drust::detail::mirrored_copy(w, 64);
-          if (bytes == nullptr) {
-            auto borrowed = f.view->borrow(w, 64, [&](std::uint64_t address, void* destination, std::size_t length) {
-              reads.fetch_add(1);
-              std::memcpy(destination, f.home.data() + (address - global_heap_base), length);
-              return absl::OkStatus();
-            });
-            if (!borrowed.ok()) wrong.fetch_add(1);
-            bytes = borrowed.ok() ? *borrowed : nullptr;
-          }
-          if (bytes != nullptr && !holds(bytes, 64, static_cast<std::uint8_t>(i))) wrong.fetch_add(1);
+  drust_test::run_together(threads, [&](int) {
+    for (int round = 0; round < 3; ++round) {
+      for (int i = 0; i < objects; ++i) {
+        const std::uint64_t w = word(64 * i, 7);
+        const void* bytes = drust::detail::mirrored_copy(w, 64);
+        if (bytes == nullptr) {
+          auto borrowed = f.view->borrow(w, 64, [&](std::uint64_t address, void* destination, std::size_t length) {
+            reads.fetch_add(1);
+            std::memcpy(destination, f.home.data() + (address - global_heap_base), length);
+            return absl::OkStatus();
+          });
+          if (!borrowed.ok()) wrong.fetch_add(1);
+          bytes = borrowed.ok() ? *borrowed : nullptr;
         }
+        if (bytes != nullptr && !holds(bytes, 64, static_cast<std::uint8_t>(i))) wrong.fetch_add(1);
       }
-    });
-  }
-  for (auto& w : workers) w.join();
+    }
+  });
   CHECK(wrong.load() == 0);
   CHECK(reads.load() == objects);
   CHECK(f.view->stats().fills == objects);

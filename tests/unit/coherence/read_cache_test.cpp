@@ -1,5 +1,6 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "coherence/read_cache.hpp"
+#include "run_together.hpp"
 
 #include <doctest/doctest.h>
 
@@ -279,25 +280,17 @@ TEST_CASE("concurrent misses on one key: one fill, every reader sees the right b
   coloured_address key(base + 640, 42);
   constexpr int threads = 16;
   std::atomic<int> fills{0};
-  std::atomic<int> ready{0};
   std::atomic<int> wrong{0};
-  std::vector<std::thread> workers;
   std::vector<const void*> seen(threads);
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      ready.fetch_add(1);
-      while (ready.load() < threads) {
-      }
-      auto copy = cache.pin(key, 1000, [&](void* destination) {
-        fills.fetch_add(1);
-        std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the others miss too
-        return fill_pattern(key, 1000, destination);
-      });
-      if (!copy.ok() || !holds_pattern(*copy, key)) wrong.fetch_add(1);
-      seen[static_cast<std::size_t>(t)] = copy.ok() ? copy->data() : nullptr;
+  drust_test::run_together(threads, [&](int t) {
+    auto copy = cache.pin(key, 1000, [&](void* destination) {
+      fills.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the others miss too
+      return fill_pattern(key, 1000, destination);
     });
-  }
-  for (auto& w : workers) w.join();
+    if (!copy.ok() || !holds_pattern(*copy, key)) wrong.fetch_add(1);
+    seen[static_cast<std::size_t>(t)] = copy.ok() ? copy->data() : nullptr;
+  });
   CHECK(fills.load() == 1);
   CHECK(wrong.load() == 0);
   for (const void* p : seen) CHECK(p == seen[0]);
@@ -346,24 +339,16 @@ TEST_CASE("fills published while other readers wait for them: no reader sleeps t
   constexpr int keys = 4000;
   std::atomic<int> fills{0};
   std::atomic<int> wrong{0};
-  std::atomic<int> ready{0};
-  std::vector<std::thread> workers;
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&] {
-      ready.fetch_add(1);
-      while (ready.load() < threads) {
-      }
-      for (int i = 0; i < keys; ++i) {
-        coloured_address key(base + 4096 + 64 * static_cast<std::uint64_t>(i % 16), static_cast<std::uint16_t>(i / 16));
-        auto copy = cache.pin(key, 64, [&](void* destination) {
-          fills.fetch_add(1);
-          return fill_pattern(key, 64, destination);
-        });
-        if (!copy.ok() || !holds_pattern(*copy, key)) wrong.fetch_add(1);
-      }
-    });
-  }
-  for (auto& w : workers) w.join();
+  drust_test::run_together(threads, [&](int) {
+    for (int i = 0; i < keys; ++i) {
+      coloured_address key(base + 4096 + 64 * static_cast<std::uint64_t>(i % 16), static_cast<std::uint16_t>(i / 16));
+      auto copy = cache.pin(key, 64, [&](void* destination) {
+        fills.fetch_add(1);
+        return fill_pattern(key, 64, destination);
+      });
+      if (!copy.ok() || !holds_pattern(*copy, key)) wrong.fetch_add(1);
+    }
+  });
   CHECK(wrong.load() == 0);
   CHECK(fills.load() == keys);  // nothing is evicted (64 B x 4000 is within the capacity)
   CHECK(cache.stats().entries == keys);
