@@ -25,13 +25,6 @@ readonly UBSAN_RUN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 # history, so the other side of a race still has its stack in the progress engine's long runs.
 readonly TSAN_RUN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$SANITIZERS_DIR/tsan.supp"
 
-# Left out of the ASan+UBSan pass: `placement` asserts where the scheduler puts threads, which
-# depends on the load reports' timing (a node's report of threads that just ended must be
-# superseded before the next choice); nodes 2 to 3 times slower under ASan keep old reports about
-# longer than the scheduler's window. The placement code itself runs under ASan in the unit test
-# thread_placement. docs/RELIABILITY.md, "Sanitizers".
-readonly ASAN_SKIPPED_TESTS=(placement)
-
 # The concurrency core under ThreadSanitizer: test names (unit, and cluster where both exist).
 readonly TSAN_TESTS=(transport allocator global_heap coherence_read_cache coherence_copy_arena coherence_mirror sync channel)
 
@@ -95,18 +88,10 @@ run_asan() {
   configure "$dir" "${COMMON_OPTIONS[@]}" -Db_sanitize=address,undefined -Db_lundef=false \
     "-Dcpp_args=-g1 -Wno-maybe-uninitialized" || return 1
   build "$dir" suite:unit suite:cluster || { say "the ASan+UBSan build failed"; return 1; }
-  say "AddressSanitizer + UndefinedBehaviorSanitizer: unit and cluster suites but ${ASAN_SKIPPED_TESTS[*]} ($dir)"
-  local tests
-  tests="$(meson introspect "$dir" --tests | python3 -c '
-import json, sys
-skipped = set(sys.argv[1:])
-for test in json.load(sys.stdin):
-    suites = {s.split(":", 1)[-1] for s in test["suite"]}
-    if suites & {"unit", "cluster"} and test["name"] not in skipped:
-        print(test["name"])' "${ASAN_SKIPPED_TESTS[@]}")" || return 1
-  # shellcheck disable=SC2086  # one test name per word
+  say "AddressSanitizer + UndefinedBehaviorSanitizer: unit and cluster suites ($dir)"
   ASAN_OPTIONS="$ASAN_RUN_OPTIONS" UBSAN_OPTIONS="$UBSAN_RUN_OPTIONS" \
-    meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 --timeout-multiplier 3 $tests
+    meson test -C "$dir" --no-rebuild --print-errorlogs --num-processes 2 --timeout-multiplier 3 \
+    --suite unit --suite cluster
 }
 
 run_tsan() {
