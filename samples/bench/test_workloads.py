@@ -196,6 +196,15 @@ class Tables(unittest.TestCase):
         self.assertRegex(table[2], r"^kvstore +a +b +NO +2.89 M ops/s +19 k ops/s")
         self.assertRegex(table[3], r"^socialnet +not built$")
 
+    def test_history_check_line_says_the_verdict_and_the_timings(self):
+        accepted = {"status": "ok", "verdict": "history ok: 2100000 operations on 100000 keys",
+                    "run_wall_s": 41.2, "check_s": 2.7}
+        line = workloads.history_markdown(accepted)
+        self.assertIn("Linearizability at large size (KV port on 4 nodes, `" + " ".join(workloads.HISTORY_ARGS) + "`", line)
+        self.assertIn("**ok**: `history ok: 2100000 operations on 100000 keys` (recorded in 41 s, checked in 2.7 s)", line)
+        failed = workloads.history_markdown({"status": "the recording run timeout (> 600 s)"})
+        self.assertIn("**the recording run timeout (> 600 s)**.", failed)
+
     def test_format_throughput(self):
         self.assertEqual(workloads.format_throughput(6345100, "ops/s"), "6.35 M ops/s")
         self.assertEqual(workloads.format_throughput(18884, "ops/s"), "18.9 k ops/s")
