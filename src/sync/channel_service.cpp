@@ -52,7 +52,9 @@ bool channel_service::wait_until(channel_state& state, clock::time_point deadlin
   if (deadline != clock::time_point::max() && deadline <= clock::now()) return false;
   const ::std::uint64_t seen = state.changes.load(::std::memory_order_relaxed);
   bool changed = false;
-  if (transport_ != nullptr && !stopped_.load(::std::memory_order_acquire)) {
+  // Only another node's value comes through the transport: in a one-node job polling it would
+  // only burn the core (or the CPU quota) that the sender needs.
+  if (transport_ != nullptr && transport_->num_nodes() > 1 && !stopped_.load(::std::memory_order_acquire)) {
     state.lock.Unlock();
     const auto poll_until = ::std::min(deadline, clock::now() + change_poll_window);
     for (unsigned polls = 1;; ++polls) {
