@@ -3,6 +3,8 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
+#include <utility>
 
 #include "coherence/colour.hpp"
 #include "heap/allocator.hpp"
@@ -22,6 +24,15 @@ constexpr ::std::uint32_t entry_for(::std::uint64_t granules, ::std::uint16_t co
 }
 constexpr ::std::uint64_t granules_of(::std::uint32_t entry) { return entry >> 16; }
 constexpr ::std::uint16_t colour_in(::std::uint32_t entry) { return static_cast<::std::uint16_t>(entry); }
+
+// The other nodes' partitions of `layout` from node `node`'s view: [base, its own begin) and
+// [its own end, the heap's end); either may be empty.
+::std::array<::std::pair<::std::uint64_t, ::std::uint64_t>, 2> other_partitions(const heap::heap_layout& layout,
+                                                                              int node) {
+  const ::std::uint64_t own_begin = layout.partition_begin(node);
+  return {{{heap::global_heap_base, own_begin},
+           {own_begin + layout.partition_size, layout.partition_begin(layout.nodes)}}};
+}
 
 void* map_table(::std::size_t bytes) {
   void* table = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -45,11 +56,7 @@ absl::StatusOr<::std::unique_ptr<mirror>> mirror::create(const heap::heap_layout
     return errno_status(absl::StrCat("cannot reserve the read mirror's tables (", made->shadow_bytes_ >> 20,
                                      " MiB of address space for a ", total >> 20, " MiB global heap)"));
   }
-  // The other partitions: [base, own begin) and [own end, base + total).
-  const ::std::uint64_t own_begin = layout.partition_begin(node);
-  const ::std::uint64_t own_end = own_begin + layout.partition_size;
-  const ::std::uint64_t end = heap::global_heap_base + total;
-  for (auto [begin, stop] : {::std::pair{heap::global_heap_base, own_begin}, ::std::pair{own_end, end}}) {
+  for (auto [begin, stop] : other_partitions(layout, node)) {
     if (begin < stop && ::mprotect(reinterpret_cast<void*>(begin), stop - begin, PROT_READ | PROT_WRITE) != 0) {
       return errno_status("cannot open the other nodes' partitions of the global heap for the read mirror");
     }
@@ -62,10 +69,7 @@ mirror::~mirror() {
   if (pages_ != nullptr) ::munmap(pages_, pages_bytes_);
   // The copies go, and the other partitions are reserved again as they were (nothing is mapped
   // there any more; should the partition be gone already, these fail harmlessly).
-  const ::std::uint64_t own_begin = layout_.partition_begin(node_);
-  const ::std::uint64_t own_end = own_begin + layout_.partition_size;
-  const ::std::uint64_t end = layout_.partition_begin(layout_.nodes);
-  for (auto [begin, stop] : {::std::pair{heap::global_heap_base, own_begin}, ::std::pair{own_end, end}}) {
+  for (auto [begin, stop] : other_partitions(layout_, node_)) {
     if (begin >= stop) continue;
     ::madvise(reinterpret_cast<void*>(begin), stop - begin, MADV_DONTNEED);
     ::mprotect(reinterpret_cast<void*>(begin), stop - begin, PROT_NONE);
