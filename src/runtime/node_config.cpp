@@ -25,6 +25,17 @@ absl::StatusOr<::std::uint64_t> number(const char* name, ::std::uint64_t fallbac
   return value;
 }
 
+// An on/off setting: `fallback` when unset; another value is an error that names `what`.
+absl::StatusOr<bool> switch_setting(const char* name, bool fallback, const char* what) {
+  const char* text = variable(name);
+  if (text == nullptr) return fallback;
+  const ::std::string value(text);
+  if (value != "on" && value != "off") {
+    return absl::InvalidArgumentError(absl::StrCat(name, "='", value, "' is neither 'on' nor 'off' (", what, ")"));
+  }
+  return value == "on";
+}
+
 absl::StatusOr<::std::string> required(const char* name) {
   const char* text = variable(name);
   if (text == nullptr) {
@@ -46,14 +57,10 @@ absl::StatusOr<node_config> node_config::from_environment() {
     return absl::InvalidArgumentError(absl::StrCat("DRUST_HEAP_PRESSURE=", pressure, " is not a percentage from 1 to 100"));
   }
   config.heap_pressure = static_cast<double>(pressure) / 100.0;
-  if (const char* mirror = variable("DRUST_MIRROR")) {
-    const ::std::string value(mirror);
-    if (value != "on" && value != "off") {
-      return absl::InvalidArgumentError(
-          absl::StrCat("DRUST_MIRROR='", value, "' is neither 'on' nor 'off' (the read mirror; docs/design/coherence.md)"));
-    }
-    config.read_mirror = value == "on";
-  }
+  DRUST_ASSIGN_OR_RETURN(config.read_mirror, switch_setting("DRUST_MIRROR", config.read_mirror,
+                                                             "the read mirror; docs/design/coherence.md"));
+  DRUST_ASSIGN_OR_RETURN(config.mutex_leases, switch_setting("DRUST_MUTEX_LEASES", config.mutex_leases,
+                                                             "mutex leases; docs/design/sync.md"));
   if (variable("DRUST_NODE") == nullptr) return config;  // a one-node cluster
 
   config.in_job = true;

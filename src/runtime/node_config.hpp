@@ -24,6 +24,9 @@ struct node_config {
   // Copies of remote objects at their own addresses (coherence/mirror.hpp), in half of cache_size;
   // the read cache has the other half. DRUST_MIRROR=off: none, the read cache has all of it.
   bool read_mirror = true;
+  // Mutexes homed here are leased to a remote node that locks them twice in a row
+  // (sync/mutex_table.hpp). DRUST_MUTEX_LEASES=off: never (every remote lock is a round trip).
+  bool mutex_leases = true;
   int cores = 1;
 
   // Reads DRUST_* variables; an error names the variable and what is wrong with it.

@@ -98,6 +98,10 @@ json stats_message(const runtime_stats& stats) {
       {"shared_release_messages", stats.shared_release_messages},
       {"shared_objects_destroyed", stats.shared_objects_destroyed},
       {"shared_blocks_freed", stats.shared_blocks_freed},
+      {"mutex_lease_locks", stats.mutex_lease_locks},
+      {"mutex_leases_held", stats.mutex_leases_held},
+      {"mutex_leases_granted", stats.mutex_leases_granted},
+      {"mutex_lease_recalls", stats.mutex_lease_recalls},
   };
 }
 
@@ -176,7 +180,7 @@ absl::Status node_runtime::start(const node_config& config) {
       });
   detail::local_heap_begin = reinterpret_cast<::std::uint64_t>(partition_.begin());
   detail::local_heap_size = partition_.size();
-  sync::sync_service::instance().start(config.node);
+  sync::sync_service::instance().start(config.node, config.mutex_leases);
   detail::sync_node = config.node;
   if (config.in_job) DRUST_RETURN_IF_ERROR(bootstrap());
   started_.store(true, ::std::memory_order_release);
@@ -451,6 +455,11 @@ runtime_stats stats() noexcept {
     result.shared_references = shared->table_entries();
     result.shared_releases_pending = shared->pending();
   }
+  const sync::sync_service& sync = sync::sync_service::instance();
+  result.mutex_lease_locks = sync.leases().lease_locks();
+  result.mutex_leases_held = sync.leases().held();
+  result.mutex_leases_granted = sync.counters().leases_granted.load();
+  result.mutex_lease_recalls = sync.counters().recalls_sent.load();
   return result;
 }
 

@@ -49,6 +49,10 @@ sync_kind kind_of(operation op) {
     case operation::mutex_try_lock:
     case operation::mutex_cancel:
     case operation::mutex_unlock:
+    case operation::mutex_recall:
+    case operation::mutex_forget:
+    case operation::mutex_forgotten:
+    case operation::mutex_recall_busy:
       return sync_kind::mutex;
     case operation::condition_enter:
     case operation::condition_cancel:
@@ -103,6 +107,10 @@ request make_request(const detail::sync_handle& handle, operation op, ::std::uin
 constexpr ::std::uint32_t mutex_lock_retrying = 1;
 // A mutex wake's second word: retry (the mutex was released), rather than handed over.
 constexpr ::std::uint64_t mutex_wake_retry = 1;
+// A granted lock's second word (the reply's b): granted as a lease to the caller's node.
+constexpr ::std::uint64_t mutex_granted_leased = 2;
+// A try_lock's second word: refused (held), in the reply or in the wake of a queued try_lock.
+constexpr ::std::uint64_t mutex_refused = 3;
 
 }  // namespace
 
@@ -111,7 +119,10 @@ sync_service& sync_service::instance() {
   return *service;
 }
 
-void sync_service::start(int node) { node_.store(node, ::std::memory_order_relaxed); }
+void sync_service::start(int node, bool leases) {
+  node_.store(node, ::std::memory_order_relaxed);
+  leases_enabled_.store(leases, ::std::memory_order_relaxed);
+}
 
 bool sync_service::here(const detail::sync_handle& handle) const {
   return handle.home == self() || handle.home == detail::sync_process_local;
@@ -178,16 +189,17 @@ detail::sync_handle sync_service::create(sync_kind kind, ::std::uint64_t initial
 
 void sync_service::destroy(const detail::sync_handle& handle) {
   if (here(handle)) {
-    destroy_here(handle.state);
+    destroy_here(handle.state, self());
     return;
   }
+  if (handle.kind == sync_kind::mutex) leases_.forget(handle.home, handle.state);
   if (stopped_.load(::std::memory_order_acquire) || transport_ == nullptr) return;
   counters_.posts_sent.fetch_add(1, ::std::memory_order_relaxed);
   // A home that failed ends the job anyway: nothing to free there.
   (void)transport_->send(handle.home, message_kinds::sync_destroy, bytes_of(destroy_message{handle.state}));
 }
 
-void sync_service::destroy_here(::std::uint64_t address) {
+void sync_service::destroy_here(::std::uint64_t address, int source) {
   sync_kind kind;
   {
     absl::MutexLock hold(&live_lock_);
@@ -206,6 +218,17 @@ void sync_service::destroy_here(::std::uint64_t address) {
     case sync_kind::mutex: {
       mutex_state* state = &mutex_at(address);
       stranded = mutex_table::take_waiters(*state);
+      const int leaseholder = mutex_table::end_lease(*state);
+      if (leaseholder != no_node && leaseholder != source && transport_ != nullptr) {
+        // Another node holds it leased: the state stays (so that its address names no new mutex)
+        // until that node says it forgot the lease.
+        {
+          absl::MutexLock hold(&live_lock_);
+          forgetting_.insert(address);
+        }
+        send_lease_message(leaseholder, operation::mutex_forget, address, 0);
+        break;
+      }
       delete state;
       break;
     }
@@ -256,14 +279,24 @@ absl::Status sync_service::serve(int source, const request& asked, reply& answer
   switch (asked.op) {
     case operation::mutex_lock: {
       const mutex_table::lock_request how{source == self() || source == detail::sync_process_local,
-                                          (asked.detail & mutex_lock_retrying) != 0};
-      const mutex_lock_result result = mutex_table::lock(mutex_at(asked.state), waiter, how);
-      answered = {result.granted ? answer::done : answer::queued, result.data, 0};
+                                          (asked.detail & mutex_lock_retrying) != 0,
+                                          leases_enabled_.load(::std::memory_order_relaxed)};
+      const mutex_lock_result result = mutex_table::lock(mutex_at(asked.state), waiter, how, self());
+      answered = {result.granted ? answer::done : answer::queued, result.data,
+                  result.leased ? mutex_granted_leased : 0};
+      if (result.leased) counters_.leases_granted.fetch_add(1, ::std::memory_order_relaxed);
+      if (result.recall != no_node) send_lease_message(result.recall, operation::mutex_recall, asked.state, 0);
       return absl::OkStatus();
     }
     case operation::mutex_try_lock: {
-      const auto data = mutex_table::try_lock(mutex_at(asked.state));
-      answered = {data ? answer::done : answer::refused, data.value_or(0), 0};
+      using outcome = mutex_table::try_lock_result::outcome;
+      const mutex_table::try_lock_result result = mutex_table::try_lock(mutex_at(asked.state), waiter);
+      switch (result.status) {
+        case outcome::granted: answered = {answer::done, result.data, 0}; break;
+        case outcome::refused: answered = {answer::refused, 0, mutex_refused}; break;
+        case outcome::queued: answered = {answer::queued, 0, 0}; break;
+      }
+      if (result.recall != no_node) send_lease_message(result.recall, operation::mutex_recall, asked.state, 0);
       return absl::OkStatus();
     }
     case operation::mutex_cancel:
@@ -345,6 +378,12 @@ absl::Status sync_service::serve(int source, const request& asked, reply& answer
     case operation::atomic_notify_all:
       serve_post(source, asked);
       return absl::OkStatus();
+    case operation::mutex_recall:
+    case operation::mutex_forget:
+    case operation::mutex_forgotten:
+    case operation::mutex_recall_busy:
+      return absl::InvalidArgumentError(absl::StrCat("sync operation ", static_cast<unsigned>(asked.op),
+                                                     " is a one-way lease message, not a request"));
   }
   return absl::InvalidArgumentError(absl::StrCat("unknown sync operation ", static_cast<unsigned>(asked.op),
                                                  ": do all nodes run the same build?"));
@@ -353,7 +392,7 @@ absl::Status sync_service::serve(int source, const request& asked, reply& answer
 void sync_service::serve_post(int source, const request& asked) {
   switch (asked.op) {
     case operation::mutex_unlock:
-      if (auto next = mutex_table::unlock(mutex_at(asked.state), asked.a, self())) {
+      if (auto next = mutex_table::unlock(mutex_at(asked.state), asked.a, self(), source, asked.b)) {
         deliver(next->waiter, {asked.a, next->retry ? mutex_wake_retry : 0});
       }
       return;
@@ -400,6 +439,69 @@ void sync_service::deliver_failure(waiter_ref waiter, const ::std::string& reaso
   }
   counters_.wakes_sent.fetch_add(1, ::std::memory_order_relaxed);
   (void)transport_->send(waiter.node, message_kinds::sync_wake, bytes_of(wake_message{waiter.ticket, 0, 0, 1}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leases (mutex_leases.hpp, mutex_table.hpp)
+
+void sync_service::send_lease_message(int node, operation op, ::std::uint64_t state, detail::global_word data,
+                                      ::std::uint64_t served) {
+  if (transport_ == nullptr) return;
+  request message{};
+  message.state = state;
+  message.a = data;
+  message.b = served;
+  message.op = op;
+  if (op == operation::mutex_recall) counters_.recalls_sent.fetch_add(1, ::std::memory_order_relaxed);
+  counters_.posts_sent.fetch_add(1, ::std::memory_order_relaxed);
+  const absl::Status sent = transport_->send(node, message_kinds::sync_post, bytes_of(message));
+  if (!sent.ok() && !stopped_.load(::std::memory_order_acquire)) {
+    // That node failed: the job ends anyway (a leaseholder's mutex stays held, as any holder's).
+    ::std::fprintf(stderr, "drust: node %d: could not reach node %d about a mutex's lease: %s\n", self(), node,
+                   ::std::string(sent.message()).c_str());
+  }
+}
+
+void sync_service::serve_lease_message(int source, const request& asked) {
+  switch (asked.op) {
+    case operation::mutex_recall: {
+      // From the home: give the lease back now if the mutex is free here, else say it is busy
+      // (its holder gives it back at its unlock).
+      ::std::uint64_t served = 0;
+      auto data = leases_.recall(
+          source, asked.state, [&] { send_lease_message(source, operation::mutex_recall_busy, asked.state, 0); },
+          &served);
+      if (data) send_lease_message(source, operation::mutex_unlock, asked.state, *data, served);
+      return;
+    }
+    case operation::mutex_recall_busy: {
+      // From the leaseholder: the try_locks queued for the recall are refused. The state lives: a
+      // lease keeps it until the leaseholder's unlock or "forgotten", which come after this.
+      {
+        absl::ReaderMutexLock hold(&live_lock_);
+        auto found = live_.find(asked.state);
+        if ((found == live_.end() || found->second != sync_kind::mutex) && !forgetting_.contains(asked.state)) return;
+      }
+      for (const waiter_ref& refused : mutex_table::lease_busy(mutex_at(asked.state), source)) {
+        deliver(refused, {0, mutex_refused});
+      }
+      return;
+    }
+    case operation::mutex_forget:
+      leases_.forget(source, asked.state);
+      send_lease_message(source, operation::mutex_forgotten, asked.state, 0);
+      return;
+    case operation::mutex_forgotten: {
+      {
+        absl::MutexLock hold(&live_lock_);
+        if (forgetting_.erase(asked.state) == 0) return;
+      }
+      delete &mutex_at(asked.state);
+      return;
+    }
+    default:
+      return;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -528,10 +630,17 @@ absl::StatusOr<detail::global_word> sync_service::mutex_lock(const detail::sync_
 absl::StatusOr<::std::optional<detail::global_word>> sync_service::lock_mutex(const detail::sync_handle& handle,
                                                                              clock::time_point deadline,
                                                                              const char* what) {
+  if (!here(handle)) {
+    detail::global_word data = 0;
+    if (leases_.try_lock(handle.home, handle.state, data)) return ::std::optional<detail::global_word>(data);
+  }
   request asked = make_request(handle, operation::mutex_lock);
   for (;;) {
     DRUST_ASSIGN_OR_RETURN(::std::optional<wake_value> woken, ask_and_wait(handle, asked, deadline, what));
     if (!woken) return ::std::optional<detail::global_word>();
+    if (woken->second == mutex_granted_leased && leases_.enter(handle.home, handle.state)) {
+      send_lease_message(handle.home, operation::mutex_recall_busy, handle.state, 0);  // recalled already
+    }
     if (woken->second != mutex_wake_retry) return ::std::optional<detail::global_word>(woken->first);
     // Released to us to retry (mutex_table.hpp). Even past the deadline the retry must be made:
     // it restores the queue's flag in the word, which the waiters behind us rely on.
@@ -540,10 +649,17 @@ absl::StatusOr<::std::optional<detail::global_word>> sync_service::lock_mutex(co
 }
 
 absl::StatusOr<::std::optional<detail::global_word>> sync_service::mutex_try_lock(const detail::sync_handle& handle) {
-  DRUST_ASSIGN_OR_RETURN(reply answered,
-                         ask(handle, make_request(handle, operation::mutex_try_lock), "drust::std::mutex::try_lock"));
-  if (answered.status != answer::done) return ::std::optional<detail::global_word>();
-  return ::std::optional<detail::global_word>(answered.a);
+  if (!here(handle)) {
+    detail::global_word data = 0;
+    if (leases_.try_lock(handle.home, handle.state, data)) return ::std::optional<detail::global_word>(data);
+  }
+  // Answered at once, unless the mutex is leased to another node: then the home waits for the
+  // leaseholder's answer to its recall (the mutex, or busy).
+  DRUST_ASSIGN_OR_RETURN(::std::optional<wake_value> woken,
+                         ask_and_wait(handle, make_request(handle, operation::mutex_try_lock), forever,
+                                      "drust::std::mutex::try_lock"));
+  if (!woken || woken->second == mutex_refused) return ::std::optional<detail::global_word>();
+  return ::std::optional<detail::global_word>(woken->first);
 }
 
 absl::StatusOr<::std::optional<detail::global_word>> sync_service::mutex_lock_until(const detail::sync_handle& handle,
@@ -552,7 +668,11 @@ absl::StatusOr<::std::optional<detail::global_word>> sync_service::mutex_lock_un
 }
 
 absl::Status sync_service::mutex_unlock(const detail::sync_handle& handle, detail::global_word data) {
-  return post(handle, make_request(handle, operation::mutex_unlock, data), "drust::std::mutex::unlock");
+  request unlocked = make_request(handle, operation::mutex_unlock, data);
+  if (!here(handle) && leases_.unlock(handle.home, handle.state, data, &unlocked.b) == mutex_leases::unlock_result::kept) {
+    return absl::OkStatus();
+  }
+  return post(handle, unlocked, "drust::std::mutex::unlock");
 }
 
 absl::StatusOr<::std::uint64_t> sync_service::condition_enter(const detail::sync_handle& handle) {
@@ -692,6 +812,15 @@ void sync_service::attach(fabric::transport* transport) {
       return transport_->reject(message, absl::StrCat("operation ", static_cast<::std::uint32_t>(asked.op),
                                                       " is not an unlock or notify"));
     }
+    switch (asked.op) {
+      case operation::mutex_recall:
+      case operation::mutex_forget:
+      case operation::mutex_forgotten:
+      case operation::mutex_recall_busy:
+        return serve_lease_message(message.source, asked);
+      default:
+        break;
+    }
     if (!live(asked.state, kind_of(asked.op))) {
       ::std::fprintf(stderr, "drust: node %d: node %d sent an unlock or notify for a synchronisation object "
                              "this node does not hold (destroyed while in use?); ignored\n",
@@ -716,7 +845,7 @@ void sync_service::attach(fabric::transport* transport) {
     counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);
     destroy_message destroyed;
     if (!read_message(message.payload, destroyed)) return transport_->reject(message, "not one state address");
-    destroy_here(destroyed.state);
+    destroy_here(destroyed.state, message.source);
   });
 }
 
@@ -730,6 +859,7 @@ void sync_service::stop(const ::std::string& why) {
 }
 
 void sync_service::fail_node(int node, const ::std::string& reason) {
+  leases_.forget_home(node);
   waiters_.fail_node(node, absl::StrCat("node ", node, " (the home of the object waited on) failed: ", reason));
 }
 

@@ -19,9 +19,11 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status.hpp"
 #include "fabric/transport.hpp"
+#include "sync/mutex_leases.hpp"
 #include "sync/waiters.hpp"
 #include "sync/wire.hpp"
 
@@ -34,6 +36,8 @@ struct sync_counters {
   ::std::atomic<::std::uint64_t> messages_received{0};  // sync messages other nodes sent here
   ::std::atomic<::std::uint64_t> waits{0};              // times a thread of this node blocked
   ::std::atomic<::std::uint64_t> states{0};             // states homed here now
+  ::std::atomic<::std::uint64_t> leases_granted{0};     // mutexes this home leased to other nodes
+  ::std::atomic<::std::uint64_t> recalls_sent{0};       // leases this home recalled
 };
 
 class sync_service {
@@ -42,8 +46,9 @@ class sync_service {
   // runtime starts, and threads may outlive main.
   static sync_service& instance();
 
-  // This process is node `node` (before: states are process-local).
-  void start(int node);
+  // This process is node `node` (before: states are process-local). `leases`: whether mutexes
+  // homed here may be leased to other nodes (mutex_table.hpp).
+  void start(int node, bool leases = true);
   // Joins the cluster: registers the message handlers (before transport::connect).
   void attach(fabric::transport* transport);
   // This node's part of the job is over: waiters fail, remote operations fail from now on.
@@ -81,6 +86,8 @@ class sync_service {
   absl::Status barrier_wait(const detail::sync_handle& handle, ::std::uint64_t phase);
 
   const sync_counters& counters() const { return counters_; }
+  // The mutexes homed elsewhere that this node holds leased (mutex_leases.hpp).
+  const mutex_leases& leases() const { return leases_; }
   ::std::uint64_t waiting() const { return waiters_.waiting(); }
 
  private:
@@ -93,7 +100,14 @@ class sync_service {
   // The home's side, for this node's threads and other nodes' messages alike.
   absl::Status serve(int source, const request& asked, reply& answered);
   void serve_post(int source, const request& asked);
-  void destroy_here(::std::uint64_t state);
+  // `source`: the node that destroyed it (a leaseholder that did has forgotten its lease itself).
+  void destroy_here(::std::uint64_t state, int source);
+  // Leases: a one-way lease message (recall, forget, forgotten, or a leaseholder's unlock), and
+  // the handling of one that came.
+  // `served`: with a leaseholder's unlock, the locks its lease served (the home's lease policy).
+  void send_lease_message(int node, operation op, ::std::uint64_t state, detail::global_word data,
+                          ::std::uint64_t served = 0);
+  void serve_lease_message(int source, const request& asked);
   // Wakes a waiter here, or sends its node a sync_wake.
   void deliver(waiter_ref waiter, wake_value value);
   void deliver_failure(waiter_ref waiter, const ::std::string& reason);
@@ -120,13 +134,17 @@ class sync_service {
   bool live(::std::uint64_t state, detail::sync_kind kind) const ABSL_LOCKS_EXCLUDED(live_lock_);
 
   ::std::atomic<int> node_{detail::sync_process_local};
+  ::std::atomic<bool> leases_enabled_{true};
   fabric::transport* transport_ = nullptr;
   ::std::atomic<bool> stopped_{false};
   waiter_table waiters_;
+  mutex_leases leases_;
   sync_counters counters_;
 
   mutable absl::Mutex live_lock_;
   absl::flat_hash_map<::std::uint64_t, detail::sync_kind> live_ ABSL_GUARDED_BY(live_lock_);
+  // Destroyed mutexes whose leaseholder has not yet said it forgot the lease: freed when it has.
+  absl::flat_hash_set<::std::uint64_t> forgetting_ ABSL_GUARDED_BY(live_lock_);
   ::std::string stop_reason_ ABSL_GUARDED_BY(live_lock_);
 };
 

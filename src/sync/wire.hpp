@@ -39,16 +39,28 @@ enum class operation : ::std::uint32_t {
   barrier_arrive_and_drop,
   barrier_complete,
   barrier_wait,
+  // Leases (one-way): the home recalls a mutex's lease, or has the leaseholder forget it (the mutex
+  // is being destroyed); the leaseholder says it forgot it (the home may free the state), or
+  // answers a recall with "busy" (a thread there holds the mutex; it gives it back at its unlock).
+  mutex_recall,
+  mutex_forget,
+  mutex_forgotten,
+  mutex_recall_busy,
 };
 
 // Whether `op` is one of the operations above, and whether it is one that a home applies without
-// answering (sync_post). A peer's request is checked before it is served.
+// answering (sync_post; the lease operations go both ways). A peer's request is checked before
+// it is served.
 constexpr bool is_known_operation(operation op) {
-  return static_cast<::std::uint32_t>(op) <= static_cast<::std::uint32_t>(operation::barrier_wait);
+  return static_cast<::std::uint32_t>(op) <= static_cast<::std::uint32_t>(operation::mutex_recall_busy);
 }
 constexpr bool is_post_operation(operation op) {
   switch (op) {
     case operation::mutex_unlock:
+    case operation::mutex_recall:
+    case operation::mutex_forget:
+    case operation::mutex_forgotten:
+    case operation::mutex_recall_busy:
     case operation::condition_notify_one:
     case operation::condition_notify_all:
     case operation::atomic_notify_one:

@@ -57,3 +57,14 @@ TEST_CASE("sizes and percentages: a value that is not one names the variable") {
   scoped_variable bad("DRUST_HEAP_PRESSURE", "101");
   CHECK(error_of(node_config::from_environment()) == "DRUST_HEAP_PRESSURE=101 is not a percentage from 1 to 100");
 }
+
+TEST_CASE("DRUST_MUTEX_LEASES takes on or off (on by default), and any other value is an error that names it") {
+  CHECK(node_config::from_environment()->mutex_leases);
+  {
+    scoped_variable off("DRUST_MUTEX_LEASES", "off");
+    CHECK_FALSE(node_config::from_environment()->mutex_leases);
+  }
+  scoped_variable bad("DRUST_MUTEX_LEASES", "1");
+  CHECK(error_of(node_config::from_environment()) ==
+        "DRUST_MUTEX_LEASES='1' is neither 'on' nor 'off' (mutex leases; docs/design/sync.md)");
+}

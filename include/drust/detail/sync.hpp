@@ -74,11 +74,13 @@ sync_deadline to_sync_deadline(const ::std::chrono::duration<Rep, Period>& timeo
 // ---- mutex ----------------------------------------------------------------------------------
 
 // The start of a mutex's state at its home. `word`: 0 free, 1 held, 2 held with waiters queued
-// at the home (the holder's unlock then hands the mutex to the first of them). `data`: the word
-// of a sync::mutex<T>'s object while nobody holds it.
+// at the home (the holder's unlock then hands the mutex to the first of them). `leased`: nonzero
+// while another node holds the mutex leased (docs/design/sync.md, "Leases"): the word says held,
+// yet a try_lock must ask the leaseholder. `data`: the word of a sync::mutex<T>'s object while
+// nobody holds it.
 struct mutex_core {
   ::std::atomic<::std::uint32_t> word{0};
-  ::std::uint32_t unused = 0;
+  ::std::atomic<::std::uint32_t> leased{0};
   global_word data = 0;
 };
 
@@ -94,6 +96,10 @@ inline bool mutex_unlock_fast(mutex_core* core) noexcept {
   ::std::uint32_t expected = 1;
   return core->word.compare_exchange_strong(expected, 0, ::std::memory_order_release, ::std::memory_order_relaxed);
 }
+
+// A try_lock of a mutex homed here whose fast path failed must ask the library only when the
+// mutex is leased to another node (then it may be free there).
+inline bool mutex_leased(const mutex_core* core) noexcept { return core->leased.load(::std::memory_order_acquire) != 0; }
 
 // The slow paths (a contended mutex homed here, or any mutex homed elsewhere); each returns or
 // takes the data word. Blocking calls throw std::system_error naming the node when the home fails.

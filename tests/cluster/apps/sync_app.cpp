@@ -13,6 +13,13 @@
 //     latch      one thread per node: count_down, then wait; nobody passes before all arrived
 //     barrier    one thread per node, 20 phases with a completion function pointer; arrivals of
 //                every phase are complete when anyone passes; the completion ran once per phase
+//     lease      mutex leases (docs/design/sync.md, "Leases"): a sync::mutex<tally> homed on node
+//                0 and locked 50 times in a row on the last node is leased there (its stats count
+//                the lease and the locks it served); node 0 then locks it (the lease is recalled
+//                and given back); threads on every node lock it in bursts (leases granted and
+//                recalled back and forth: no update lost, the data exact); a mutex destroyed
+//                while leased is forgotten by its leaseholder, and mutexes made after it (whose
+//                state may reuse its address) are not lockable there while node 0 holds them
 //   home-dies  (2 nodes) a thread on node 1 makes a mutex there, holds it, hands it to main and
 //              exits its node; main, blocked in lock(), gets std::system_error naming node 1
 // A check that fails throws, which ends the job with a message; main prints "result ok".
@@ -259,6 +266,133 @@ void run_barrier() {
   std::printf("barrier ok: %ld completions\n", completed->load());
 }
 
+// Locks `shared` `times` times in a row on this node, counting each lock in the tally.
+void lock_in_a_row(const dstd::shared_ptr<dstd::sync::mutex<tally>>& shared, int times) {
+  for (int i = 0; i < times; ++i) {
+    auto guard = shared->lock();
+    guard->total += 1;
+    guard->by_node[drust::node_id()] += 1;
+    guard->last_node = drust::node_id();
+  }
+}
+
+// Polls this node's stats until `done` holds them, for at most 5 s.
+template <class Done>
+bool eventually(Done done) {
+  for (int i = 0; i < 500; ++i) {
+    if (done(drust::stats())) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
+void run_lease() {
+  const int nodes = drust::num_nodes();
+  if (nodes < 2) {
+    std::printf("lease ok: one node, nothing to lease\n");
+    return;
+  }
+  const int last = nodes - 1;
+  auto data = dstd::make_shared<dstd::sync::mutex<tally>>();
+  const auto home_before = drust::stats();
+  // Locked in a row on one node: leased after its second lock, the rest served there.
+  const long served = dstd::async(drust::on(last), [](dstd::shared_ptr<dstd::sync::mutex<tally>> shared) {
+    const auto before = drust::stats();
+    lock_in_a_row(shared, 50);
+    const auto after = drust::stats();
+    require(after.mutex_leases_held == 1, "lease: the last node holds the lease");
+    return static_cast<long>(after.mutex_lease_locks - before.mutex_lease_locks);
+  }, data).get();
+  require(served >= 45, "lease: " + std::to_string(served) + " of 50 locks served by the lease");
+  // Node 0 asks for it (a try_lock: it waits for the leaseholder's answer): the lease is recalled,
+  // given back since it is free there, and the data comes back exact.
+  {
+    auto tried = data->try_lock();
+    require(tried.has_value(), "lease: node 0's try_lock of a mutex leased and free elsewhere failed");
+    auto& guard = *tried;
+    require(guard->total == 50 && guard->by_node[last] == 50 && guard->last_node == last,
+            "lease: node 0 reads the leaseholder's last write (total " + std::to_string(guard->total) + ")");
+    guard->total += 1;
+    guard->by_node[0] += 1;
+    guard->last_node = 0;
+  }
+  const auto home_after = drust::stats();
+  require(home_after.mutex_leases_granted > home_before.mutex_leases_granted, "lease: node 0 counted the lease");
+  require(home_after.mutex_lease_recalls > home_before.mutex_lease_recalls, "lease: node 0 recalled it");
+  require(dstd::async(drust::on(last), [] { return drust::stats().mutex_leases_held; }).get() == 0,
+          "lease: the last node gave the lease back");
+
+  // Held under a lease: node 0's try_lock is refused (it does not wait for that unlock), its
+  // lock() waits for it.
+  {
+    auto holding = dstd::make_shared<dstd::latch>(1);
+    auto tried = dstd::make_shared<dstd::latch>(1);
+    dstd::thread holder(drust::on(last), [](dstd::shared_ptr<dstd::sync::mutex<tally>> shared,
+                                            dstd::shared_ptr<dstd::latch> held, dstd::shared_ptr<dstd::latch> done) {
+      lock_in_a_row(shared, 2);
+      auto guard = shared->lock();
+      require(drust::stats().mutex_leases_held == 1, "lease: held under a lease");
+      guard->total += 1;
+      guard->by_node[drust::node_id()] += 1;
+      held->count_down();
+      done->wait();
+    }, data, holding, tried);
+    holding->wait();
+    const bool taken = data->try_lock().has_value();
+    tried->count_down();
+    require(!taken, "lease: node 0's try_lock took a mutex a thread holds under a lease");
+    auto guard = data->lock();
+    require(guard->total == 54, "lease: node 0 reads the holder's writes (total " + std::to_string(guard->total) + ")");
+    holder.join();
+  }
+
+  // Bursts from every node at once: leases go back and forth, nothing is lost.
+  constexpr int bursts = 10, burst = 20;
+  std::vector<dstd::thread> threads;
+  for (int node = 0; node < nodes; ++node) {
+    for (int copy = 0; copy < 2; ++copy) {
+      threads.emplace_back(drust::on(node), [](dstd::shared_ptr<dstd::sync::mutex<tally>> shared) {
+        for (int b = 0; b < bursts; ++b) {
+          lock_in_a_row(shared, burst);
+          std::this_thread::yield();
+        }
+      }, data);
+    }
+  }
+  for (auto& thread : threads) thread.join();
+  {
+    auto guard = data->lock();
+    const long expected = 54 + 2L * nodes * bursts * burst;
+    require(guard->total == expected, "lease: total " + std::to_string(guard->total) + " of " + std::to_string(expected));
+    for (int node = 0; node < nodes; ++node) {
+      const long mine = 2L * bursts * burst + (node == last ? 53 : 0) + (node == 0 ? 1 : 0);
+      require(guard->by_node[node] == mine, "lease: node " + std::to_string(node) + "'s count");
+    }
+  }
+
+  // Destroyed while leased: the leaseholder forgets the lease before the state can be reused.
+  for (int round = 0; round < 20; ++round) {
+    auto doomed = dstd::make_shared<dstd::sync::mutex<tally>>();
+    dstd::async(drust::on(last), [](dstd::shared_ptr<dstd::sync::mutex<tally>> shared) {
+      lock_in_a_row(shared, 3);
+      require(drust::stats().mutex_leases_held == 1, "lease: leased before the destruction");
+    }, doomed).get();
+    doomed.reset();  // the last reference: destroyed on node 0, its home
+    require(dstd::async(drust::on(last), [] {
+              return eventually([](const drust::runtime_stats& s) { return s.mutex_leases_held == 0; });
+            }).get(),
+            "lease: the leaseholder forgot the lease of a destroyed mutex");
+    std::this_thread::sleep_for(20ms);  // let the home free the state, so that the next may reuse it
+    auto fresh = dstd::make_shared<dstd::sync::mutex<tally>>();
+    auto held = fresh->lock();
+    const bool taken = dstd::async(drust::on(last), [](dstd::shared_ptr<dstd::sync::mutex<tally>> shared) {
+      return shared->try_lock().has_value();
+    }, fresh).get();
+    require(!taken, "lease: a mutex held on node 0 was locked on node " + std::to_string(last) + " (a stale lease)");
+  }
+  std::printf("lease ok: %ld locks served by the lease, %d nodes\n", served, nodes);
+}
+
 struct handoff {
   dstd::shared_ptr<dstd::mutex> mutex;
 };
@@ -306,6 +440,9 @@ int main(int argc, char** argv) {
     run_atomic();
     run_latch();
     run_barrier();
+    run_lease();
+  } else if (scenario == "lease") {
+    run_lease();
   } else if (scenario == "counter") {
     run_counter();
   } else if (scenario == "cv") {
