@@ -54,6 +54,7 @@ void clear_lease(mutex_state& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.queue_l
   state.leased.store(0, ::std::memory_order_release);
   state.recalled = false;
   state.lease_busy = false;
+  state.wanted_at_home = false;
 }
 
 // Whether `waiter` is a queued try_lock; if so it is no longer one.
@@ -65,8 +66,11 @@ bool take_try(mutex_state& state, waiter_ref waiter) ABSL_EXCLUSIVE_LOCKS_REQUIR
 }
 
 // The leaseholder to recall, once per lease.
-int take_recall(mutex_state& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.queue_lock) {
+int take_recall(mutex_state& state, waiter_ref asker, int home) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.queue_lock) {
   const int leaseholder = state.leased_to.load(::std::memory_order_relaxed);
+  if (leaseholder != no_node && (asker.node == home || asker.node == detail::sync_process_local)) {
+    state.wanted_at_home = true;
+  }
   if (leaseholder == no_node || state.recalled) return no_node;
   state.recalled = true;
   return leaseholder;
@@ -95,11 +99,11 @@ mutex_lock_result lock(mutex_state& state, waiter_ref waiter, lock_request how, 
     state.queue.push_back(waiter);
   }
   mutex_lock_result queued;
-  queued.recall = take_recall(state);
+  queued.recall = take_recall(state, waiter, home);
   return queued;
 }
 
-try_lock_result try_lock(mutex_state& state, waiter_ref waiter) {
+try_lock_result try_lock(mutex_state& state, waiter_ref waiter, int home) {
   using outcome = try_lock_result::outcome;
   if (detail::mutex_try_lock_fast(&state)) return {outcome::granted, state.data};
   if (state.leased_to.load(::std::memory_order_relaxed) == no_node) return {};
@@ -116,7 +120,7 @@ try_lock_result try_lock(mutex_state& state, waiter_ref waiter) {
   state.word.store(2, ::std::memory_order_relaxed);  // held (leased); the lease's end comes here
   state.queue.push_back(waiter);
   state.tries.push_back(waiter);
-  return {outcome::queued, 0, take_recall(state)};
+  return {outcome::queued, 0, take_recall(state, waiter, home)};
 }
 
 ::std::vector<waiter_ref> lease_busy(mutex_state& state, int source) {
@@ -145,8 +149,12 @@ int end_lease(mutex_state& state) {
     // The leaseholder gives the mutex back (it was recalled): from here on an ordinary unlock. A
     // lease that saved less than its recall cost makes the next one harder to earn.
     absl::MutexLock hold(&state.queue_lock);
+    if (state.wanted_at_home) {
+      state.lease_streak = max_lease_streak;
+    } else {
+      state.lease_streak = served < 2 ? ::std::min(2 * state.lease_streak, max_lease_streak) : first_lease_streak;
+    }
     clear_lease(state);
-    state.lease_streak = served < 2 ? ::std::min(2 * state.lease_streak, max_lease_streak) : 2;
     state.streak = 0;
   }
   state.data = data;

@@ -40,6 +40,7 @@
 namespace drust::sync {
 
 inline constexpr int no_node = -1;
+inline constexpr int first_lease_streak = 4;
 inline constexpr int max_lease_streak = 64;
 
 struct mutex_state : detail::mutex_core {
@@ -50,11 +51,14 @@ struct mutex_state : detail::mutex_core {
   ::std::atomic<int> leased_to{no_node};
   bool recalled ABSL_GUARDED_BY(queue_lock) = false;  // the recall was sent (once per lease)
   bool lease_busy ABSL_GUARDED_BY(queue_lock) = false;  // the leaseholder answered: held there
+  bool wanted_at_home ABSL_GUARDED_BY(queue_lock) = false;  // a thread of the home asked meanwhile
   int last_holder ABSL_GUARDED_BY(queue_lock) = no_node;  // granted last through this table
   int streak ABSL_GUARDED_BY(queue_lock) = 0;             // grants in a row to last_holder
-  // The streak that earns a lease: 2, doubled (up to max_lease_streak) each time a lease served
-  // its node fewer than 2 locks before it was recalled, back to 2 when one served more.
-  int lease_streak ABSL_GUARDED_BY(queue_lock) = 2;
+  // The streak that earns a lease: first_lease_streak, doubled (up to max_lease_streak) each time a
+  // lease served its node fewer than 2 locks before it was recalled, back to first_lease_streak
+  // when one served more; max_lease_streak at once when a thread of the home asked for it while
+  // leased (its locks there cost one atomic when the mutex is not leased away).
+  int lease_streak ABSL_GUARDED_BY(queue_lock) = first_lease_streak;
   // The queued waiters that are try_locks (in the queue too): handed the mutex, or refused when
   // the leaseholder is busy.
   ::std::vector<waiter_ref> tries ABSL_GUARDED_BY(queue_lock);
@@ -86,7 +90,7 @@ struct try_lock_result {
   detail::global_word data = 0;
   int recall = no_node;
 };
-try_lock_result try_lock(mutex_state& state, waiter_ref waiter);
+try_lock_result try_lock(mutex_state& state, waiter_ref waiter, int home);
 // The leaseholder `source` answered the recall: a thread there holds the mutex (it gives it back
 // at its unlock). Returns the try_locks queued meanwhile, taken off the queue: refuse them.
 ::std::vector<waiter_ref> lease_busy(mutex_state& state, int source);

@@ -290,7 +290,7 @@ absl::Status sync_service::serve(int source, const request& asked, reply& answer
     }
     case operation::mutex_try_lock: {
       using outcome = mutex_table::try_lock_result::outcome;
-      const mutex_table::try_lock_result result = mutex_table::try_lock(mutex_at(asked.state), waiter);
+      const mutex_table::try_lock_result result = mutex_table::try_lock(mutex_at(asked.state), waiter, self());
       switch (result.status) {
         case outcome::granted: answered = {answer::done, result.data, 0}; break;
         case outcome::refused: answered = {answer::refused, 0, mutex_refused}; break;

@@ -42,14 +42,28 @@ recall_answer recall(mutex_leases& leases, int home_node, std::uint64_t state) {
   return answer;
 }
 
+// Locks by `node` in a row (unlocking between) until one is granted leased; returns how many it
+// took (0: none within twice the longest streak). The mutex is then held, leased.
+int lease_to(mutex_state& state, int node) {
+  for (int locks = 1; locks <= 2 * drust::sync::max_lease_streak; ++locks) {
+    const mutex_lock_result granted = mutex_table::lock(state, waiter_ref{node, 1}, remote_request, home);
+    REQUIRE(granted.granted);
+    if (granted.leased) return locks;
+    REQUIRE_FALSE(mutex_table::unlock(state, 0, home, node).has_value());
+  }
+  return 0;
+}
+
 }  // namespace
 
-TEST_CASE("mutex_table: a remote node that locks twice in a row gets a lease; the first asker recalls it once") {
+TEST_CASE("mutex_table: a remote node that locks a few times in a row gets a lease; the first asker recalls it once") {
   mutex_state state;
-  mutex_lock_result first = mutex_table::lock(state, waiter_ref{1, 10}, remote_request, home);
-  CHECK(first.granted);
-  CHECK_FALSE(first.leased);  // node 1's first lock
-  CHECK_FALSE(mutex_table::unlock(state, 7, home, 1).has_value());
+  for (int lock = 1; lock < drust::sync::first_lease_streak; ++lock) {
+    mutex_lock_result first = mutex_table::lock(state, waiter_ref{1, 10}, remote_request, home);
+    CHECK(first.granted);
+    CHECK_FALSE(first.leased);
+    CHECK_FALSE(mutex_table::unlock(state, 7, home, 1).has_value());
+  }
 
   mutex_lock_result second = mutex_table::lock(state, waiter_ref{1, 11}, remote_request, home);
   CHECK(second.granted);
@@ -67,7 +81,7 @@ TEST_CASE("mutex_table: a remote node that locks twice in a row gets a lease; th
   CHECK_FALSE(other.granted);
   CHECK(other.recall == no_node);
   // A try_lock waits for the leaseholder's answer (queued, no second recall).
-  const auto trying = mutex_table::try_lock(state, waiter_ref{3, 14});
+  const auto trying = mutex_table::try_lock(state, waiter_ref{3, 14}, home);
   CHECK(trying.status == outcome::queued);
   CHECK(trying.recall == no_node);
 
@@ -84,13 +98,11 @@ TEST_CASE("mutex_table: a remote node that locks twice in a row gets a lease; th
 
 TEST_CASE("mutex_table: a try_lock of a leased mutex is handed it when given back, refused when busy") {
   mutex_state state;
-  (void)mutex_table::lock(state, waiter_ref{1, 1}, remote_request, home);
-  (void)mutex_table::unlock(state, 0, home, 1);
-  REQUIRE(mutex_table::lock(state, waiter_ref{1, 2}, remote_request, home).leased);
+  REQUIRE(lease_to(state, 1) > 0);
 
   // Free at the leaseholder: it gives the mutex back, and the try_lock (even one of the home's
   // threads) is handed it, not woken to retry.
-  const auto first = mutex_table::try_lock(state, waiter_ref{home, 3});
+  const auto first = mutex_table::try_lock(state, waiter_ref{home, 3}, home);
   CHECK(first.status == outcome::queued);
   CHECK(first.recall == 1);
   auto handed = mutex_table::unlock(state, 4, home, 1, /*served=*/5);
@@ -103,16 +115,14 @@ TEST_CASE("mutex_table: a try_lock of a leased mutex is handed it when given bac
 
   // Leased again; held at the leaseholder: "busy" refuses the try_locks queued, keeps the lock
   // waiters, and later try_locks are refused at once until the lease ends.
-  (void)mutex_table::lock(state, waiter_ref{2, 5}, remote_request, home);
-  (void)mutex_table::unlock(state, 0, home, 2);
-  REQUIRE(mutex_table::lock(state, waiter_ref{2, 6}, remote_request, home).leased);
-  CHECK(mutex_table::try_lock(state, waiter_ref{3, 7}).recall == 2);
+  REQUIRE(lease_to(state, 2) > 0);
+  CHECK(mutex_table::try_lock(state, waiter_ref{3, 7}, home).recall == 2);
   CHECK_FALSE(mutex_table::lock(state, waiter_ref{3, 8}, remote_request, home).granted);
-  CHECK(mutex_table::try_lock(state, waiter_ref{home, 9}).status == outcome::queued);
+  CHECK(mutex_table::try_lock(state, waiter_ref{home, 9}, home).status == outcome::queued);
   CHECK(mutex_table::lease_busy(state, 1).empty());  // not the leaseholder: ignored
   const std::vector<waiter_ref> refused = mutex_table::lease_busy(state, 2);
   CHECK(refused == std::vector<waiter_ref>{waiter_ref{3, 7}, waiter_ref{home, 9}});
-  CHECK(mutex_table::try_lock(state, waiter_ref{3, 10}).status == outcome::refused);
+  CHECK(mutex_table::try_lock(state, waiter_ref{3, 10}, home).status == outcome::refused);
   auto next = mutex_table::unlock(state, 1, home, 2);  // the holder there unlocks: given back
   REQUIRE(next.has_value());
   CHECK(next->waiter == waiter_ref{3, 8});
@@ -121,14 +131,11 @@ TEST_CASE("mutex_table: a try_lock of a leased mutex is handed it when given bac
 
 TEST_CASE("mutex_table: no lease while others queue, after another node, or for the home; try_lock recalls") {
   mutex_state state;
-  // Node 1, then node 2, then node 2 again: the lease goes to node 2, whose turn was the last.
-  for (int node : {1, 2}) {
-    CHECK_FALSE(mutex_table::lock(state, waiter_ref{node, 1}, remote_request, home).leased);
-    CHECK_FALSE(mutex_table::unlock(state, 0, home, node).has_value());
-  }
-  mutex_lock_result leased = mutex_table::lock(state, waiter_ref{2, 2}, remote_request, home);
-  CHECK(leased.leased);
-  const auto trying = mutex_table::try_lock(state, waiter_ref{3, 9});
+  // Node 1, then node 2 in a row: the streak counts node 2's grants only.
+  CHECK_FALSE(mutex_table::lock(state, waiter_ref{1, 1}, remote_request, home).leased);
+  CHECK_FALSE(mutex_table::unlock(state, 0, home, 1).has_value());
+  CHECK(lease_to(state, 2) == drust::sync::first_lease_streak);
+  const auto trying = mutex_table::try_lock(state, waiter_ref{3, 9}, home);
   CHECK(trying.status == outcome::queued);
   CHECK(trying.recall == 2);  // a try_lock recalls too
   auto handed = mutex_table::unlock(state, 0, home, 2);
@@ -136,7 +143,7 @@ TEST_CASE("mutex_table: no lease while others queue, after another node, or for 
   CHECK(handed->waiter == waiter_ref{3, 9});
   CHECK_FALSE(mutex_table::unlock(state, 0, home, 3).has_value());
   CHECK(state.leased_to.load() == no_node);
-  CHECK(mutex_table::try_lock(state, waiter_ref{3, 10}).status == outcome::granted);
+  CHECK(mutex_table::try_lock(state, waiter_ref{3, 10}, home).status == outcome::granted);
   CHECK_FALSE(mutex_table::unlock(state, 0, home, 3).has_value());
 
   // The home's own threads never hold leases.
@@ -157,25 +164,18 @@ TEST_CASE("mutex_table: no lease while others queue, after another node, or for 
   CHECK(state.leased_to.load() == no_node);
 }
 
-TEST_CASE("mutex_table: a lease that served little makes the next one take a longer streak") {
+TEST_CASE("mutex_table: a lease that served little, or that the home wanted, makes the next one take a longer streak") {
   mutex_state state;
   // Locks in a row by node 1 until one is leased; returns how many it took.
-  auto streak_to_lease = [&](int node) {
-    for (int locks = 1; locks <= 2 * drust::sync::max_lease_streak; ++locks) {
-      const mutex_lock_result granted = mutex_table::lock(state, waiter_ref{node, 1}, remote_request, home);
-      REQUIRE(granted.granted);
-      if (granted.leased) return locks;
-      REQUIRE_FALSE(mutex_table::unlock(state, 0, home, node).has_value());
-    }
-    return 0;
-  };
-  CHECK(streak_to_lease(1) == 2);
+  constexpr int first = drust::sync::first_lease_streak;
+  auto streak_to_lease = [&](int node) { return lease_to(state, node); };
+  CHECK(streak_to_lease(1) == first);
   (void)mutex_table::unlock(state, 0, home, 1, /*served=*/0);  // recalled before it served a lock
-  CHECK(streak_to_lease(1) == 4);
+  CHECK(streak_to_lease(1) == 2 * first);
   (void)mutex_table::unlock(state, 0, home, 1, /*served=*/1);
-  CHECK(streak_to_lease(1) == 8);
-  (void)mutex_table::unlock(state, 0, home, 1, /*served=*/10);  // worth it: back to 2
-  CHECK(streak_to_lease(1) == 2);
+  CHECK(streak_to_lease(1) == 4 * first);
+  (void)mutex_table::unlock(state, 0, home, 1, /*served=*/10);  // worth it: back to the first streak
+  CHECK(streak_to_lease(1) == first);
   for (int wasted = 0; wasted < 10; ++wasted) {
     (void)mutex_table::unlock(state, 0, home, 1, 0);
     REQUIRE(streak_to_lease(1) > 0);
@@ -187,14 +187,24 @@ TEST_CASE("mutex_table: a lease that served little makes the next one take a lon
   CHECK_FALSE(mutex_table::lock(state, waiter_ref{2, 1}, remote_request, home).leased);
   (void)mutex_table::unlock(state, 0, home, 2);
   CHECK(streak_to_lease(1) == drust::sync::max_lease_streak);
+  (void)mutex_table::unlock(state, 0, home, 1, 10);
+  CHECK(streak_to_lease(1) == first);
+
+  // A thread of the home asked for it while leased: the longest streak at once, however much
+  // the lease served.
+  CHECK_FALSE(mutex_table::lock(state, waiter_ref{home, 2}, home_request, home).granted);
+  auto retry = mutex_table::unlock(state, 0, home, 1, /*served=*/10);
+  REQUIRE(retry.has_value());
+  CHECK(retry->retry);
+  CHECK(mutex_table::lock(state, waiter_ref{home, 2}, mutex_table::lock_request{true, true}, home).granted);
+  (void)mutex_table::unlock(state, 0, home, home);
+  CHECK(streak_to_lease(1) == drust::sync::max_lease_streak);
 }
 
 TEST_CASE("mutex_table: destruction ends a lease and names the leaseholder") {
   mutex_state state;
   CHECK(mutex_table::end_lease(state) == no_node);
-  (void)mutex_table::lock(state, waiter_ref{3, 1}, remote_request, home);
-  (void)mutex_table::unlock(state, 0, home, 3);
-  CHECK(mutex_table::lock(state, waiter_ref{3, 2}, remote_request, home).leased);
+  REQUIRE(lease_to(state, 3) > 0);
   CHECK(mutex_table::end_lease(state) == 3);
   CHECK(state.leased_to.load() == no_node);
 }
