@@ -493,6 +493,9 @@ void job_supervisor::on_interrupt(int signal_number) {
   }
   note(absl::StrCat("forwarding ", signal_name(signal_number), " to every node"));
   signal_running_nodes(signal_number);
+  // A node that does not end on the signal (it ignores it, or hangs in its exit) is killed after
+  // the grace period, so that drun never waits for it.
+  arm_kill_timer();
 }
 
 void job_supervisor::on_bootstrap_timeout() {

@@ -14,6 +14,8 @@
 #include <fstream>
 #include <type_traits>
 
+#include "common/cpu_relax.hpp"
+
 namespace drust::fabric {
 
 using ::std::chrono::milliseconds;
@@ -73,8 +75,6 @@ bool unsettled(const ::std::atomic<int>& state) {
   const int now = state.load(::std::memory_order_acquire);
   return now == state_pending || now == state_sleeping;
 }
-
-void cpu_relax() { __builtin_ia32_pause(); }
 
 // True when process `pid` on this host is gone or a zombie.
 bool process_gone(int pid) {

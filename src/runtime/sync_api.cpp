@@ -62,6 +62,18 @@ bool mutex_lock_until(const sync_handle& handle, sync_deadline deadline, global_
 
 void mutex_unlock(const sync_handle& handle, global_word data) noexcept { ok_or_report(service().mutex_unlock(handle, data)); }
 
+void shared_mutex_lock(const sync_handle& handle, bool shared) {
+  ok_or_throw<throw_status>(service().shared_mutex_lock(handle, shared));
+}
+
+bool shared_mutex_try_lock(const sync_handle& handle, bool shared) {
+  return value_or_throw<throw_status>(service().shared_mutex_try_lock(handle, shared));
+}
+
+void shared_mutex_unlock(const sync_handle& handle, bool shared) noexcept {
+  ok_or_report(service().shared_mutex_unlock(handle, shared));
+}
+
 ::std::uint64_t condition_enter(const sync_handle& handle) { return value_or_throw<throw_status>(service().condition_enter(handle)); }
 
 bool condition_wait(const sync_handle& handle, ::std::uint64_t ticket, sync_deadline deadline) {

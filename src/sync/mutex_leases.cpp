@@ -1,5 +1,7 @@
 #include "sync/mutex_leases.hpp"
 
+#include "common/cpu_relax.hpp"
+
 namespace drust::sync {
 
 namespace {
@@ -7,14 +9,6 @@ namespace {
 // As long as a thread of the home spins before it queues (mutex_table.cpp): a short critical
 // section of another thread here ends within it; asking the home would cost the lease.
 constexpr int spins_before_asking = 100;
-
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 }  // namespace
 

@@ -1,5 +1,7 @@
 #include "sync/mutex_table.hpp"
 
+#include "common/cpu_relax.hpp"
+
 #include <algorithm>
 
 namespace drust::sync::mutex_table {
@@ -13,14 +15,6 @@ namespace {
 // How often a thread of the home node tries again before it queues: about a microsecond, enough
 // for a short critical section on a running holder to end, too little to matter when it does not.
 constexpr int spins_before_queueing = 100;
-
-void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield");
-#endif
-}
 
 bool spin_for_free(mutex_state& state) {
   for (int i = 0; i < spins_before_queueing; ++i) {

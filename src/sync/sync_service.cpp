@@ -11,6 +11,7 @@
 #include "sync/condition_table.hpp"
 #include "sync/latch_table.hpp"
 #include "sync/mutex_table.hpp"
+#include "sync/shared_mutex_table.hpp"
 
 namespace drust::sync {
 
@@ -38,6 +39,8 @@ const char* name_of(sync_kind kind) {
       return "latch";
     case sync_kind::barrier:
       return "barrier";
+    case sync_kind::shared_mutex:
+      return "shared_mutex";
   }
   return "synchronisation object";
 }
@@ -54,6 +57,10 @@ sync_kind kind_of(operation op) {
     case operation::mutex_forgotten:
     case operation::mutex_recall_busy:
       return sync_kind::mutex;
+    case operation::shared_mutex_lock:
+    case operation::shared_mutex_try_lock:
+    case operation::shared_mutex_unlock:
+      return sync_kind::shared_mutex;
     case operation::condition_enter:
     case operation::condition_cancel:
     case operation::condition_notify_one:
@@ -79,6 +86,10 @@ sync_kind kind_of(operation op) {
 
 mutex_state& mutex_at(::std::uint64_t address) {
   return *static_cast<mutex_state*>(reinterpret_cast<detail::mutex_core*>(static_cast<::std::uintptr_t>(address)));
+}
+shared_mutex_state& shared_mutex_at(::std::uint64_t address) {
+  return *static_cast<shared_mutex_state*>(
+      reinterpret_cast<detail::shared_mutex_core*>(static_cast<::std::uintptr_t>(address)));
 }
 atomic_state& atomic_at(::std::uint64_t address) {
   return *static_cast<atomic_state*>(reinterpret_cast<detail::atomic_core*>(static_cast<::std::uintptr_t>(address)));
@@ -156,6 +167,9 @@ detail::sync_handle sync_service::create(sync_kind kind, ::std::uint64_t initial
     }
     case sync_kind::condition:
       address = address_of_state(new condition_state());
+      break;
+    case sync_kind::shared_mutex:
+      address = address_of_state(static_cast<detail::shared_mutex_core*>(new shared_mutex_state()));
       break;
     case sync_kind::atomic: {
       auto* state = new atomic_state();
@@ -238,6 +252,12 @@ void sync_service::destroy_here(::std::uint64_t address, int source) {
       delete state;
       break;
     }
+    case sync_kind::shared_mutex: {
+      shared_mutex_state* state = &shared_mutex_at(address);
+      stranded = shared_mutex_table::take_waiters(*state);
+      delete state;
+      break;
+    }
     case sync_kind::atomic: {
       atomic_state* state = &atomic_at(address);
       stranded = atomic_table::notify(*state, 8, true);
@@ -301,6 +321,16 @@ absl::Status sync_service::serve(int source, const request& asked, reply& answer
     }
     case operation::mutex_cancel:
       answered.status = mutex_table::cancel(mutex_at(asked.state), waiter) ? answer::done : answer::refused;
+      return absl::OkStatus();
+    case operation::shared_mutex_lock:
+      answered.status = shared_mutex_table::lock(shared_mutex_at(asked.state), waiter, asked.detail != 0)
+                            ? answer::done
+                            : answer::queued;
+      return absl::OkStatus();
+    case operation::shared_mutex_try_lock:
+      answered.status = shared_mutex_table::try_lock(shared_mutex_at(asked.state), asked.detail != 0)
+                            ? answer::done
+                            : answer::refused;
       return absl::OkStatus();
     case operation::condition_enter:
       condition_table::enter(state_at<condition_state>(asked.state), waiter);
@@ -372,6 +402,7 @@ absl::Status sync_service::serve(int source, const request& asked, reply& answer
                             : answer::queued;
       return absl::OkStatus();
     case operation::mutex_unlock:
+    case operation::shared_mutex_unlock:
     case operation::condition_notify_one:
     case operation::condition_notify_all:
     case operation::atomic_notify_one:
@@ -394,6 +425,11 @@ void sync_service::serve_post(int source, const request& asked) {
     case operation::mutex_unlock:
       if (auto next = mutex_table::unlock(mutex_at(asked.state), asked.a, self(), source, asked.b)) {
         deliver(next->waiter, {asked.a, next->retry ? mutex_wake_retry : 0});
+      }
+      return;
+    case operation::shared_mutex_unlock:
+      for (const waiter_ref& woken : shared_mutex_table::unlock(shared_mutex_at(asked.state), asked.detail != 0)) {
+        deliver(woken, {});
       }
       return;
     case operation::condition_notify_one:
@@ -673,6 +709,24 @@ absl::Status sync_service::mutex_unlock(const detail::sync_handle& handle, detai
     return absl::OkStatus();
   }
   return post(handle, unlocked, "drust::std::mutex::unlock");
+}
+
+absl::Status sync_service::shared_mutex_lock(const detail::sync_handle& handle, bool shared) {
+  const char* what = shared ? "drust::std::shared_mutex::lock_shared" : "drust::std::shared_mutex::lock";
+  return ask_and_wait(handle, make_request(handle, operation::shared_mutex_lock, 0, 0, shared ? 1 : 0), forever, what)
+      .status();
+}
+
+absl::StatusOr<bool> sync_service::shared_mutex_try_lock(const detail::sync_handle& handle, bool shared) {
+  const char* what = shared ? "drust::std::shared_mutex::try_lock_shared" : "drust::std::shared_mutex::try_lock";
+  DRUST_ASSIGN_OR_RETURN(reply answered,
+                         ask(handle, make_request(handle, operation::shared_mutex_try_lock, 0, 0, shared ? 1 : 0), what));
+  return answered.status == answer::done;
+}
+
+absl::Status sync_service::shared_mutex_unlock(const detail::sync_handle& handle, bool shared) {
+  const char* what = shared ? "drust::std::shared_mutex::unlock_shared" : "drust::std::shared_mutex::unlock";
+  return post(handle, make_request(handle, operation::shared_mutex_unlock, 0, 0, shared ? 1 : 0), what);
 }
 
 absl::StatusOr<::std::uint64_t> sync_service::condition_enter(const detail::sync_handle& handle) {

@@ -66,6 +66,10 @@ class sync_service {
                                                                         detail::sync_deadline deadline);
   absl::Status mutex_unlock(const detail::sync_handle& handle, detail::global_word data);
 
+  // `shared`: the reader side.
+  absl::Status shared_mutex_lock(const detail::sync_handle& handle, bool shared);
+  absl::StatusOr<bool> shared_mutex_try_lock(const detail::sync_handle& handle, bool shared);
+  absl::Status shared_mutex_unlock(const detail::sync_handle& handle, bool shared);
   absl::StatusOr<::std::uint64_t> condition_enter(const detail::sync_handle& handle);
   absl::StatusOr<bool> condition_wait(const detail::sync_handle& handle, ::std::uint64_t ticket,
                                       detail::sync_deadline deadline);

@@ -46,13 +46,17 @@ enum class operation : ::std::uint32_t {
   mutex_forget,
   mutex_forgotten,
   mutex_recall_busy,
+  // sync_shared_mutex: lock and try_lock (requests), unlock (one-way); `detail` 1: the reader side
+  shared_mutex_lock,
+  shared_mutex_try_lock,
+  shared_mutex_unlock,
 };
 
 // Whether `op` is one of the operations above, and whether it is one that a home applies without
 // answering (sync_post; the lease operations go both ways). A peer's request is checked before
 // it is served.
 constexpr bool is_known_operation(operation op) {
-  return static_cast<::std::uint32_t>(op) <= static_cast<::std::uint32_t>(operation::mutex_recall_busy);
+  return static_cast<::std::uint32_t>(op) <= static_cast<::std::uint32_t>(operation::shared_mutex_unlock);
 }
 constexpr bool is_post_operation(operation op) {
   switch (op) {
@@ -61,6 +65,7 @@ constexpr bool is_post_operation(operation op) {
     case operation::mutex_forget:
     case operation::mutex_forgotten:
     case operation::mutex_recall_busy:
+    case operation::shared_mutex_unlock:
     case operation::condition_notify_one:
     case operation::condition_notify_all:
     case operation::atomic_notify_one:

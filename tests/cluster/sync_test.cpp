@@ -21,7 +21,7 @@ void check_all(int nodes, const std::string& provider) {
   CAPTURE(provider);
   auto result = run_sync_app(nodes, provider, "all");
   drust_test::check_ok(result);
-  for (const char* line : {"counter ok", "cv ok", "data ok", "atomic ok", "latch ok", "barrier ok", "lease ok"}) {
+  for (const char* line : {"counter ok", "cv ok", "data ok", "atomic ok", "latch ok", "barrier ok", "lease ok", "shared ok"}) {
     CHECK(result.out.find(line) != std::string::npos);
   }
 }

@@ -108,6 +108,22 @@ TEST_CASE("SIGTERM to drun reaches every node and nothing is left") {
   check_nothing_left(job);
 }
 
+TEST_CASE("SIGTERM to drun: a node that does not end on it is killed after the grace period, nothing is left") {
+  // One node: no peer's end makes it stop either (a node whose peer failed ends with that).
+  drust_test::background_process job_process({drun, "--verbose", "-n", "1", sleeper_app, "60000", "ignore-sigterm"});
+  started_job job = drust_test::wait_until_started(job_process, 30s);
+  // main prints after it ignored SIGTERM.
+  REQUIRE(job_process.wait_for_line([](const std::string& line) { return contains(line, "sleeper ("); }, 30s));
+  job_process.signal(SIGTERM);
+  auto result = job_process.wait(run_limit);
+  INFO("stderr: " << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code == 128 + SIGTERM);
+  CHECK(contains(result.err, "drun: interrupted by SIGTERM"));
+  CHECK(contains(result.err, "node 0 (host localhost, pid " + std::to_string(job.pids[0]) + ") is still running: SIGKILL"));
+  check_nothing_left(job);
+}
+
 TEST_CASE("drun killed by SIGKILL takes its nodes with it; the next drun removes the job's /dev/shm files") {
   drust_test::background_process job_process({drun, "--verbose", "-n", "2", sleeper_app, "60000"});
   started_job job = drust_test::wait_until_started(job_process, 30s);

@@ -28,6 +28,7 @@
 #include <drust/std/latch>
 #include <drust/std/memory>
 #include <drust/std/mutex>
+#include <drust/std/shared_mutex>
 
 #include "sync/atomic_table.hpp"
 #include <drust/std/sync>
@@ -72,6 +73,8 @@ static_assert(drust::relocatable<dstd::barrier<>> && drust::relocatable<dstd::sy
 static_assert(drust::relocatable<counter_block>);  // an aggregate of them
 static_assert(!std::is_copy_constructible_v<dstd::mutex> && !std::is_move_constructible_v<dstd::mutex>);
 static_assert(sizeof(dstd::mutex) == 16 && sizeof(dstd::atomic<char>) == 16);
+static_assert(drust::interior_mutable<dstd::shared_mutex> && drust::relocatable<dstd::shared_mutex>);
+static_assert(!std::is_copy_constructible_v<dstd::shared_mutex> && sizeof(dstd::shared_mutex) == 16);
 
 TEST_CASE("mutex: lock, try_lock, unlock and the std lock types") {
   dstd::mutex m;
@@ -111,6 +114,73 @@ TEST_CASE("mutex: no lost update with 8 threads contending") {
     }
   });
   CHECK(counter == 8 * 20000);
+  CHECK(drust::sync::sync_service::instance().waiting() == 0);
+}
+
+TEST_CASE("shared_mutex: readers together, a writer alone, the std lock types, try_lock on both sides") {
+  dstd::shared_mutex m;
+  {
+    std::shared_lock first(m);
+    CHECK(m.try_lock_shared());  // readers share it
+    CHECK_FALSE(m.try_lock());   // a writer does not get in
+    m.unlock_shared();
+  }
+  {
+    std::unique_lock writing(m);
+    CHECK_FALSE(m.try_lock_shared());
+    CHECK_FALSE(m.try_lock());
+  }
+  {
+    std::lock_guard writing(m);
+  }
+  CHECK(m.try_lock());
+  m.unlock();
+  // Four readers hold it at the same moment: each waits (bounded) until all four are in.
+  std::atomic<int> inside{0};
+  std::atomic<int> most{0};
+  on_threads(4, [&](int) {
+    std::shared_lock reading(m);
+    const int now = inside.fetch_add(1) + 1;
+    for (auto until = std::chrono::steady_clock::now() + 2s; inside.load() < 4 && std::chrono::steady_clock::now() < until;) {
+      std::this_thread::yield();
+    }
+    int seen = most.load();
+    while (seen < std::max(now, inside.load()) && !most.compare_exchange_weak(seen, std::max(now, inside.load()))) {
+    }
+    inside.fetch_sub(1);
+  });
+  CHECK(most.load() == 4);
+}
+
+TEST_CASE("shared_mutex: writers and readers contending: readers never see a half-made write, no writer starves") {
+  dstd::shared_mutex m;
+  long first = 0, second = 0;  // equal whenever no writer holds the mutex
+  std::atomic<long> torn{0};
+  std::atomic<long> reads{0};
+  std::atomic<bool> writers_done{false};
+  std::thread reader_pool([&] {
+    on_threads(4, [&](int) {
+      while (!writers_done.load()) {
+        std::shared_lock reading(m);
+        if (first != second) torn.fetch_add(1);
+        reads.fetch_add(1);
+      }
+    });
+  });
+  on_threads(3, [&](int) {
+    for (int i = 0; i < 3000; ++i) {
+      std::unique_lock writing(m);
+      ++first;
+      std::this_thread::yield();
+      ++second;
+    }
+  });
+  writers_done.store(true);
+  reader_pool.join();
+  CHECK(torn.load() == 0);
+  CHECK(first == 9000);
+  CHECK(second == 9000);
+  CHECK(reads.load() > 0);
   CHECK(drust::sync::sync_service::instance().waiting() == 0);
 }
 
@@ -442,7 +512,8 @@ TEST_CASE("destruction frees the home's state") {
     dstd::latch l(1);
     dstd::barrier<> b(1);
     dstd::sync::mutex<int> data(0);
-    CHECK(states_now() == before + 7);
+    dstd::shared_mutex s;
+    CHECK(states_now() == before + 8);
   }
   CHECK(states_now() == before);
 }

@@ -28,7 +28,7 @@ inline constexpr int sync_process_local = -2;
 // This process's node once the runtime has started; sync_process_local before.
 extern int sync_node;
 
-enum class sync_kind : ::std::uint32_t { mutex = 1, condition = 2, atomic = 3, latch = 4, barrier = 5 };
+enum class sync_kind : ::std::uint32_t { mutex = 1, condition = 2, atomic = 3, latch = 4, barrier = 5, shared_mutex = 6 };
 
 struct sync_handle {
   ::std::int32_t home = sync_process_local;
@@ -107,6 +107,57 @@ global_word mutex_lock(const sync_handle& handle);
 bool mutex_try_lock(const sync_handle& handle, global_word& data);
 bool mutex_lock_until(const sync_handle& handle, sync_deadline deadline, global_word& data);
 void mutex_unlock(const sync_handle& handle, global_word data) noexcept;
+
+// ---- shared_mutex ---------------------------------------------------------------------------
+
+// The start of a shared_mutex's state at its home: one word with the writer bit, the waiting bit
+// (threads are queued at the home: lockers and unlockers must take the slow path, which hands the
+// mutex over in queue order) and the count of readers in the low bits.
+struct shared_mutex_core {
+  static constexpr ::std::uint32_t writer = 1u << 31;
+  static constexpr ::std::uint32_t waiting = 1u << 30;
+  static constexpr ::std::uint32_t readers = waiting - 1;
+  ::std::atomic<::std::uint32_t> word{0};
+};
+
+inline shared_mutex_core* local_shared_mutex(const sync_handle& handle) noexcept {
+  return reinterpret_cast<shared_mutex_core*>(static_cast<::std::uintptr_t>(handle.state));
+}
+// The uncontended paths of a shared_mutex homed here: one atomic each, as for a std::shared_mutex.
+inline bool shared_mutex_lock_fast(shared_mutex_core* core) noexcept {
+  ::std::uint32_t expected = 0;
+  return core->word.compare_exchange_strong(expected, shared_mutex_core::writer, ::std::memory_order_acquire,
+                                            ::std::memory_order_relaxed);
+}
+inline bool shared_mutex_unlock_fast(shared_mutex_core* core) noexcept {
+  ::std::uint32_t expected = shared_mutex_core::writer;
+  return core->word.compare_exchange_strong(expected, 0, ::std::memory_order_release, ::std::memory_order_relaxed);
+}
+// A reader gets in while there is no writer and nobody queued (a queued writer goes first).
+inline bool shared_mutex_lock_shared_fast(shared_mutex_core* core) noexcept {
+  ::std::uint32_t word = core->word.load(::std::memory_order_relaxed);
+  while ((word & (shared_mutex_core::writer | shared_mutex_core::waiting)) == 0 &&
+         (word & shared_mutex_core::readers) != shared_mutex_core::readers) {
+    if (core->word.compare_exchange_weak(word, word + 1, ::std::memory_order_acquire, ::std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+inline bool shared_mutex_unlock_shared_fast(shared_mutex_core* core) noexcept {
+  ::std::uint32_t word = core->word.load(::std::memory_order_relaxed);
+  while ((word & shared_mutex_core::waiting) == 0) {
+    if (core->word.compare_exchange_weak(word, word - 1, ::std::memory_order_release, ::std::memory_order_relaxed)) {
+      return true;
+    }
+  }
+  return false;
+}
+// The slow paths (`shared`: the reader side). Blocking calls throw std::system_error naming the
+// node when the home fails.
+void shared_mutex_lock(const sync_handle& handle, bool shared);
+bool shared_mutex_try_lock(const sync_handle& handle, bool shared);
+void shared_mutex_unlock(const sync_handle& handle, bool shared) noexcept;
 
 // ---- condition_variable ---------------------------------------------------------------------
 

@@ -22,6 +22,9 @@
 //                exact); a mutex destroyed while leased is forgotten by its leaseholder, and
 //                mutexes made after it (whose state may reuse its address) are not lockable
 //                there while node 0 holds them
+//     shared     a shared_mutex homed on node 0 guarding two counters that a writer on every
+//                node raises together under the exclusive lock; readers on every node, under
+//                the shared lock, never see them differ; no write is lost
 //   home-dies  (2 nodes) a thread on node 1 makes a mutex there, holds it, hands it to main and
 //              exits its node; main, blocked in lock(), gets std::system_error naming node 1
 // A check that fails throws, which ends the job with a message; main prints "result ok".
@@ -45,6 +48,7 @@
 #include <drust/std/latch>
 #include <drust/std/memory>
 #include <drust/std/mutex>
+#include <drust/std/shared_mutex>
 #include <drust/std/sync>
 #include <drust/std/thread>
 
@@ -61,6 +65,15 @@ void require(bool condition, const std::string& what) {
 struct guarded_counter {
   dstd::mutex m;
   dstd::atomic<long> value{0};
+};
+
+// Two counters a writer raises together; readers check they are equal.
+struct guarded_pair {
+  dstd::shared_mutex m;
+  dstd::atomic<long> first{0};
+  dstd::atomic<long> second{0};
+  dstd::atomic<long> torn{0};   // readers that saw them differ
+  dstd::atomic<long> reads{0};
 };
 
 // One slot between producers and a consumer.
@@ -82,6 +95,8 @@ template <>
 inline constexpr bool drust::interior_mutable<guarded_counter> = true;
 template <>
 inline constexpr bool drust::interior_mutable<mailbox> = true;
+template <>
+inline constexpr bool drust::interior_mutable<guarded_pair> = true;
 
 namespace {
 
@@ -406,6 +421,42 @@ void run_lease() {
   std::printf("lease ok: %ld locks served by the lease, %d nodes\n", served, nodes);
 }
 
+void run_shared() {
+  const int nodes = drust::num_nodes();
+  constexpr int writes = 100;
+  auto pair = dstd::make_shared<guarded_pair>();
+  std::vector<dstd::thread> threads;
+  for (int node = 0; node < nodes; ++node) {
+    threads.emplace_back(drust::on(node), [](dstd::shared_ptr<guarded_pair> shared) {
+      for (int i = 0; i < writes; ++i) {
+        std::unique_lock writing(shared->m);
+        const long first = shared->first.load(std::memory_order_relaxed);
+        shared->first.store(first + 1, std::memory_order_relaxed);
+        const long second = shared->second.load(std::memory_order_relaxed);
+        shared->second.store(second + 1, std::memory_order_relaxed);
+      }
+    }, pair);
+    threads.emplace_back(drust::on(node), [](dstd::shared_ptr<guarded_pair> shared) {
+      for (int i = 0; i < 2 * writes; ++i) {
+        std::shared_lock reading(shared->m);
+        if (shared->first.load(std::memory_order_relaxed) != shared->second.load(std::memory_order_relaxed)) {
+          shared->torn.fetch_add(1);
+        }
+        shared->reads.fetch_add(1);
+      }
+    }, pair);
+  }
+  for (auto& thread : threads) thread.join();
+  require(pair->torn.load() == 0, "shared_mutex: " + std::to_string(pair->torn.load()) + " reads saw a half-made write");
+  require(pair->first.load() == 1L * nodes * writes && pair->second.load() == 1L * nodes * writes,
+          "shared_mutex: " + std::to_string(pair->first.load()) + " writes of " + std::to_string(nodes * writes));
+  require(pair->m.try_lock_shared(), "shared_mutex: free at the end (shared)");
+  pair->m.unlock_shared();
+  require(pair->m.try_lock(), "shared_mutex: free at the end");
+  pair->m.unlock();
+  std::printf("shared ok: %ld writes, %ld reads from %d nodes\n", pair->first.load(), pair->reads.load(), nodes);
+}
+
 struct handoff {
   dstd::shared_ptr<dstd::mutex> mutex;
 };
@@ -454,6 +505,9 @@ int main(int argc, char** argv) {
     run_latch();
     run_barrier();
     run_lease();
+    run_shared();
+  } else if (scenario == "shared") {
+    run_shared();
   } else if (scenario == "lease") {
     run_lease();
   } else if (scenario == "counter") {
