@@ -96,9 +96,8 @@ TEST_CASE("idle nodes are not taken as hung: a job that outlives --hang-timeout 
   CHECK_FALSE(contains(result.err, "has sent nothing"));
 }
 
-TEST_CASE("SIGTERM to drun reaches every node and nothing is left") {
-  drust_test::background_process job_process({drun, "--verbose", "-n", "3", sleeper_app, "60000"});
-  started_job job = drust_test::wait_until_started(job_process, 30s);
+// Sends drun SIGTERM and checks that it ends as interrupted; returns its stderr.
+std::string interrupt_with_sigterm(drust_test::background_process& job_process, const started_job& job) {
   job_process.signal(SIGTERM);
   auto result = job_process.wait(run_limit);
   INFO("stderr: " << result.err);
@@ -106,6 +105,13 @@ TEST_CASE("SIGTERM to drun reaches every node and nothing is left") {
   CHECK(result.exit_code == 128 + SIGTERM);
   CHECK(contains(result.err, "drun: interrupted by SIGTERM"));
   check_nothing_left(job);
+  return result.err;
+}
+
+TEST_CASE("SIGTERM to drun reaches every node and nothing is left") {
+  drust_test::background_process job_process({drun, "--verbose", "-n", "3", sleeper_app, "60000"});
+  started_job job = drust_test::wait_until_started(job_process, 30s);
+  interrupt_with_sigterm(job_process, job);
 }
 
 TEST_CASE("SIGTERM to drun: a node that does not end on it is killed after the grace period, nothing is left") {
@@ -114,14 +120,8 @@ TEST_CASE("SIGTERM to drun: a node that does not end on it is killed after the g
   started_job job = drust_test::wait_until_started(job_process, 30s);
   // main prints after it ignored SIGTERM.
   REQUIRE(job_process.wait_for_line([](const std::string& line) { return contains(line, "sleeper ("); }, 30s));
-  job_process.signal(SIGTERM);
-  auto result = job_process.wait(run_limit);
-  INFO("stderr: " << result.err);
-  REQUIRE_FALSE(result.timed_out);
-  CHECK(result.exit_code == 128 + SIGTERM);
-  CHECK(contains(result.err, "drun: interrupted by SIGTERM"));
-  CHECK(contains(result.err, "node 0 (host localhost, pid " + std::to_string(job.pids[0]) + ") is still running: SIGKILL"));
-  check_nothing_left(job);
+  const std::string err = interrupt_with_sigterm(job_process, job);
+  CHECK(contains(err, "node 0 (host localhost, pid " + std::to_string(job.pids[0]) + ") is still running: SIGKILL"));
 }
 
 TEST_CASE("drun killed by SIGKILL takes its nodes with it; the next drun removes the job's /dev/shm files") {
