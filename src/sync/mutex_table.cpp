@@ -51,6 +51,14 @@ void clear_lease(mutex_state& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.queue_l
   state.wanted_at_home = false;
 }
 
+// Under the queue's lock: takes the mutex if it is free. The word becomes 2 first, so that when
+// others are still queued (behind a retrying waiter) the taker's unlock comes here to wake them.
+bool take_if_free(mutex_state& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.queue_lock) {
+  if (state.word.exchange(2, ::std::memory_order_acquire) != 0) return false;
+  state.word.store(state.queue.empty() ? 1 : 2, ::std::memory_order_relaxed);
+  return true;
+}
+
 // Whether `waiter` is a queued try_lock; if so it is no longer one.
 bool take_try(mutex_state& state, waiter_ref waiter) ABSL_EXCLUSIVE_LOCKS_REQUIRED(state.queue_lock) {
   auto found = ::std::find(state.tries.begin(), state.tries.end(), waiter);
@@ -81,12 +89,7 @@ mutex_lock_result lock(mutex_state& state, waiter_ref waiter, lock_request how, 
     }
   }
   absl::MutexLock hold(&state.queue_lock);
-  if (state.word.exchange(2, ::std::memory_order_acquire) == 0) {
-    // Free: ours. Others may still queue (behind a retrying waiter), and then our unlock must come
-    // here to wake them.
-    state.word.store(state.queue.empty() ? 1 : 2, ::std::memory_order_relaxed);
-    return grant(state, waiter, home, how.may_lease);
-  }
+  if (take_if_free(state)) return grant(state, waiter, home, how.may_lease);
   if (how.retrying) {
     state.queue.push_front(waiter);
   } else {
@@ -104,10 +107,7 @@ try_lock_result try_lock(mutex_state& state, waiter_ref waiter, int home) {
   absl::MutexLock hold(&state.queue_lock);
   if (state.leased_to.load(::std::memory_order_relaxed) == no_node) {
     // The lease ended meanwhile: as an ordinary try_lock, under the queue's rules.
-    if (state.word.exchange(2, ::std::memory_order_acquire) == 0) {
-      state.word.store(state.queue.empty() ? 1 : 2, ::std::memory_order_relaxed);
-      return {outcome::granted, state.data};
-    }
+    if (take_if_free(state)) return {outcome::granted, state.data};
     return {};
   }
   if (state.lease_busy) return {};

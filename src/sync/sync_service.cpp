@@ -866,15 +866,7 @@ void sync_service::attach(fabric::transport* transport) {
       return transport_->reject(message, absl::StrCat("operation ", static_cast<::std::uint32_t>(asked.op),
                                                       " is not an unlock or notify"));
     }
-    switch (asked.op) {
-      case operation::mutex_recall:
-      case operation::mutex_forget:
-      case operation::mutex_forgotten:
-      case operation::mutex_recall_busy:
-        return serve_lease_message(message.source, asked);
-      default:
-        break;
-    }
+    if (is_lease_operation(asked.op)) return serve_lease_message(message.source, asked);
     if (!live(asked.state, kind_of(asked.op))) {
       ::std::fprintf(stderr, "drust: node %d: node %d sent an unlock or notify for a synchronisation object "
                              "this node does not hold (destroyed while in use?); ignored\n",

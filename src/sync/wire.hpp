@@ -76,6 +76,13 @@ constexpr bool is_post_operation(operation op) {
   }
 }
 
+// Whether `op` passes between a mutex's home and its leaseholder (it names the home's state, which
+// the leaseholder does not hold).
+constexpr bool is_lease_operation(operation op) {
+  return op == operation::mutex_recall || op == operation::mutex_forget || op == operation::mutex_forgotten ||
+         op == operation::mutex_recall_busy;
+}
+
 struct request {
   ::std::uint64_t state;   // the state's address at the home
   ::std::uint64_t ticket;  // the requesting thread's waiter ticket, when it may have to wait
