@@ -121,10 +121,11 @@ struct transport::send_slot_pool {
 
 absl::StatusOr<progress_mode> progress_mode_from_environment() {
   const char* text = ::getenv("DRUST_PROGRESS");
-  if (text == nullptr || *text == '\0' || ::std::string_view(text) == "sleep") return progress_mode::sleep;
+  if (text == nullptr || *text == '\0' || ::std::string_view(text) == "adaptive") return progress_mode::adaptive;
+  if (::std::string_view(text) == "sleep") return progress_mode::sleep;
   if (::std::string_view(text) == "spin") return progress_mode::spin;
   return absl::InvalidArgumentError(absl::StrCat("DRUST_PROGRESS='", text,
-                                                 "' is not a progress mode: use sleep (the default) or spin"));
+                                                 "' is not a progress mode: use adaptive (the default), sleep or spin"));
 }
 
 ::std::uint64_t fold_cookie(::std::string_view cookie) {
@@ -145,10 +146,12 @@ absl::StatusOr<::std::unique_ptr<transport>> transport::open(const transport_opt
   opened->cookie_ = options.cookie;
   opened->operation_timeout_ = options.operation_timeout;
   opened->progress_ = options.progress;
+  opened->caller_spin_.configure(caller_spin_window, options.progress == progress_mode::adaptive);
+  opened->progress_spin_.configure(pause_window, options.progress == progress_mode::adaptive);
   // The fabric's own kind: a ping is answered with an empty reply (the benchmarks' round trip).
   opened->on_request(ping_kind, reply_handler([](const incoming_message&, ::std::string&) { return absl::OkStatus(); }));
   endpoint_options endpoint_settings = options.endpoint;
-  endpoint_settings.wait_object = options.progress == progress_mode::sleep;
+  endpoint_settings.wait_object = options.progress != progress_mode::spin;
   DRUST_ASSIGN_OR_RETURN(opened->endpoint_, endpoint::open(endpoint_settings));
 
   const ::std::size_t arena_bytes = (receive_slot_count + send_slot_count) * max_message_bytes;
@@ -338,11 +341,14 @@ absl::Status transport::wait_until(::std::atomic<int>& done, int peer, steady_cl
     }
     ~leave_guard() { stop_polling(); }
   } leave{this};
-  // In sleep mode a caller spins only briefly, then sleeps (wait_asleep); the progress thread
-  // itself must keep polling, and so does a caller in spin mode.
-  const bool may_sleep = progress_ == progress_mode::sleep && !on_progress_thread;
+  // In adaptive and sleep mode a caller spins only briefly (adaptive: not at all while its waits
+  // have been longer than that), then sleeps (wait_asleep); the progress thread itself must keep
+  // polling, and so does a caller in spin mode.
+  const bool may_sleep = progress_ != progress_mode::spin && !on_progress_thread;
+  const microseconds spin_for = may_sleep ? caller_spin_.window() : microseconds::zero();
 
-  auto idle_since = steady_clock::now();
+  const auto started = steady_clock::now();
+  auto idle_since = started;
   auto next_liveness_check = idle_since + liveness_interval;
   auto nap = microseconds(1);
   unsigned empty_polls = 0;
@@ -364,9 +370,11 @@ absl::Status transport::wait_until(::std::atomic<int>& done, int peer, steady_cl
       idle_since = now;
       nap = microseconds(1);
     }
-    if (may_sleep && now - idle_since >= caller_spin_window) {
+    if (may_sleep && now - idle_since >= spin_for) {
       leave.stop_polling();
-      return wait_asleep(done, peer, deadline, what);
+      absl::Status slept = wait_asleep(done, peer, deadline, what);
+      caller_spin_.waited(steady_clock::now() - started);
+      return slept;
     }
     if (now - idle_since < pause_window) {
       cpu_relax();
@@ -383,6 +391,7 @@ absl::Status transport::wait_until(::std::atomic<int>& done, int peer, steady_cl
     ::std::this_thread::sleep_for(nap);
     nap = ::std::min(nap * 2, microseconds(200));
   }
+  if (may_sleep) caller_spin_.waited(steady_clock::now() - started);
   return absl::OkStatus();
 }
 
@@ -813,20 +822,25 @@ void transport::progress_loop() {
   // wait fd would wake it for every completion the caller waits for), spins briefly when no
   // caller polls, then sleeps until the provider has something.
   const bool doorbell = endpoint_->provider().idle == idle_wait::doorbell;
-  // Spin briefly after work, then sleep (pause_window says why not longer).
-  const auto progress_spin = pause_window;
+  // Spin briefly after work, then sleep (pause_window says why not longer; in adaptive mode not
+  // at all while the waits for work have been longer than that).
   on_progress_thread = true;
   ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   auto idle_since = steady_clock::now();
+  auto progress_spin = progress_spin_.window();
+  bool waiting = false;  // for work since idle_since, and not parked meanwhile
   unsigned empty_polls = 0;
   while (!stopping_.load(::std::memory_order_acquire)) {
     if (poll_once() > 0) {
+      if (::std::exchange(waiting, false)) progress_spin_.waited(steady_clock::now() - idle_since);
       empty_polls = 0;
       continue;
     }
     // The clock only every 16th empty poll; the first empty poll after work restarts the window.
     if (empty_polls++ == 0) {
       idle_since = steady_clock::now();
+      progress_spin = progress_spin_.window();
+      waiting = true;
       continue;
     }
     if ((empty_polls & 15) != 0) {
@@ -834,6 +848,7 @@ void transport::progress_loop() {
       continue;
     }
     const bool parked = active_waiters_.load(::std::memory_order_seq_cst) > 0;
+    if (parked) waiting = false;  // a caller polls for it: how long this thread waits says nothing
     if (parked && !doorbell) {
       ::std::this_thread::sleep_for(parked_nap);
       continue;
@@ -843,9 +858,9 @@ void transport::progress_loop() {
       if (idle_for >= pause_window) ::sched_yield();
       continue;
     }
-    // A wake-up with work restarts the spin window; a timeout with none goes straight back to
-    // sleep, so an idle node costs one look every 100 ms.
-    if (idle_wait()) idle_since = steady_clock::now();
+    // A wake-up restarts the spin window (the work it brings ends this wait first); a timeout with
+    // none goes straight back to sleep, so an idle node costs one look every 100 ms.
+    if (idle_wait()) empty_polls = 0;
   }
 }
 

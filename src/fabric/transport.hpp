@@ -32,21 +32,25 @@
 #include "fabric/active_message.hpp"
 #include "fabric/doorbell.hpp"
 #include "fabric/endpoint.hpp"
+#include "fabric/spin_budget.hpp"
 #include "fabric/wire_check.hpp"
 
 namespace drust::fabric {
 
-// What an idle progress thread does. `sleep` (the default) costs an idle node almost nothing but
-// a wake-up on the next message, and on providers with a wait fd (tcp;ofi_rxm) 1-2 us per
-// operation for the wait object; `spin` polls forever: lowest latency, one busy core per node.
-enum class progress_mode { sleep, spin };
+// How pollers wait. In `adaptive` (the default) and `sleep` a waiter spins briefly, then sleeps,
+// which costs an idle node almost nothing but a wake-up on the next message, and on providers with
+// a wait fd (tcp;ofi_rxm) 1-2 us per operation for the wait object; `adaptive` stops spinning
+// while spins do not pay (spin_budget.hpp), `sleep` always spins its window. `spin` polls
+// forever: lowest latency, one busy core per node.
+enum class progress_mode { adaptive, sleep, spin };
 
-// The mode DRUST_PROGRESS names ("sleep" or "spin"; unset: sleep), or an error naming the fix.
+// The mode DRUST_PROGRESS names ("adaptive", "sleep" or "spin"; unset: adaptive), or an error
+// naming the fix.
 absl::StatusOr<progress_mode> progress_mode_from_environment();
 
 struct transport_options {
   endpoint_options endpoint;
-  progress_mode progress = progress_mode::sleep;
+  progress_mode progress = progress_mode::adaptive;
   ::std::uint64_t cookie = 0;  // carried by every message; others are dropped
   ::std::chrono::milliseconds operation_timeout{10000};
 };
@@ -95,6 +99,11 @@ class transport {
   const ::std::string& address() const { return endpoint_->address(); }
   const provider_traits& provider() const { return endpoint_->provider(); }
   const transport_counters& counters() const { return counters_; }
+  progress_mode progress() const { return progress_; }
+  // Waits of this transport's pollers that ended within their spin window, and later ones
+  // (spin_budget.hpp).
+  ::std::uint64_t short_waits() const { return caller_spin_.short_waits() + progress_spin_.short_waits(); }
+  ::std::uint64_t long_waits() const { return caller_spin_.long_waits() + progress_spin_.long_waits(); }
 
   // Registers memory that peers may read and write (the heap partition). Call before connect().
   absl::StatusOr<memory_region> expose(void* base, ::std::size_t length);
@@ -232,7 +241,10 @@ class transport {
   ::std::function<void(int peer, const ::std::string& reason)> peer_failure_observer_;
   ::std::atomic<bool> any_peer_failed_{false};
 
-  progress_mode progress_ = progress_mode::sleep;
+  progress_mode progress_ = progress_mode::adaptive;
+  // Waits of callers for their replies, and of the progress thread for the next message.
+  spin_budget caller_spin_;
+  spin_budget progress_spin_;
   ::std::atomic<int> active_waiters_{0};  // callers inside wait_until
   ::std::atomic<bool> stopping_{false};
   ::std::thread progress_thread_;

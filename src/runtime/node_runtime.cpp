@@ -80,6 +80,8 @@ json stats_message(const runtime_stats& stats) {
       {"threads_started", stats.threads_started},
       {"cpu_seconds", stats.cpu_seconds},
       {"progress_sleeps", stats.progress_sleeps},
+      {"short_waits", stats.short_waits},
+      {"long_waits", stats.long_waits},
       {"heap_used", stats.heap_used},
       {"heap_capacity", stats.heap_capacity},
       {"live_objects", stats.live_objects},
@@ -410,6 +412,8 @@ runtime_stats stats() noexcept {
     result.bytes_read = counters.bytes_read.load();
     result.bytes_written = counters.bytes_written.load();
     result.progress_sleeps = counters.progress_sleeps.load();
+    result.short_waits = transport->short_waits() + sync::channel_service::instance().short_waits();
+    result.long_waits = transport->long_waits() + sync::channel_service::instance().long_waits();
   }
   result.threads_started = threads::threads_started();
   result.cpu_seconds = runtime::process_cpu_seconds();

@@ -33,7 +33,8 @@ using detail::channel_outcome;
 // caller waiting for its reply takes the reply. As long as such a caller polls before it sleeps
 // (fabric/transport.cpp, caller_spin_window): a value that takes longer comes from a sender that
 // was not sending, and then a wake-up adds little to the wait. (The progress thread polls too
-// meanwhile; the transport parks it only for its own callers.)
+// meanwhile; the transport parks it only for its own callers.) In the adaptive progress mode the
+// receivers do not poll while their waits have been longer than this (fabric/spin_budget.hpp).
 constexpr auto change_poll_window = ::std::chrono::microseconds(20);
 
 // A remote wait polls the home: briefly at once, then backing off to a millisecond.
@@ -54,9 +55,19 @@ bool channel_service::wait_until(channel_state& state, clock::time_point deadlin
   bool changed = false;
   // Only another node's value comes through the transport: in a one-node job polling it would
   // only burn the core (or the CPU quota) that the sender needs.
-  if (transport_ != nullptr && transport_->num_nodes() > 1 && !stopped_.load(::std::memory_order_acquire)) {
+  const bool polls = transport_ != nullptr && transport_->num_nodes() > 1;
+  const auto started = polls ? clock::now() : clock::time_point();
+  struct wait_timer {
+    fabric::spin_budget* budget;
+    clock::time_point started;
+    ~wait_timer() {
+      if (budget != nullptr) budget->waited(clock::now() - started);
+    }
+  } timer{polls ? &receive_spin_ : nullptr, started};
+  const auto poll_for = polls ? receive_spin_.window() : ::std::chrono::microseconds::zero();
+  if (poll_for > ::std::chrono::microseconds::zero() && !stopped_.load(::std::memory_order_acquire)) {
     state.lock.Unlock();
-    const auto poll_until = ::std::min(deadline, clock::now() + change_poll_window);
+    const auto poll_until = ::std::min(deadline, started + poll_for);
     for (unsigned polls = 1;; ++polls) {
       if (state.changes.load(::std::memory_order_acquire) != seen) {
         changed = true;
@@ -363,6 +374,7 @@ absl::StatusOr<channel_outcome> channel_service::recv(const detail::channel_hand
 
 void channel_service::attach(fabric::transport* transport) {
   transport_ = transport;
+  receive_spin_.configure(change_poll_window, transport->progress() == fabric::progress_mode::adaptive);
   transport->on_request(message_kinds::channel_request,
                         [this](const fabric::incoming_message& incoming, ::std::string& out) -> absl::Status {
                           counters_.messages_received.fetch_add(1, ::std::memory_order_relaxed);

@@ -68,6 +68,10 @@ class channel_service {
 
   // Joins the cluster: registers the message handlers (before transport::connect).
   void attach(fabric::transport* transport);
+  // Receivers' waits on another node's value that ended within their spin window, and later
+  // ones (fabric/spin_budget.hpp).
+  ::std::uint64_t short_waits() const { return receive_spin_.short_waits(); }
+  ::std::uint64_t long_waits() const { return receive_spin_.long_waits(); }
   // This node's part of the job is over: blocked receivers and senders fail.
   void stop(const ::std::string& why);
   // `node` failed: a receiver blocked here gives up (the senders there will never send or go).
@@ -118,6 +122,8 @@ class channel_service {
                                           ::std::string_view value, ::std::string* received, const char* what);
 
   fabric::transport* transport_ = nullptr;
+  // How long a receiver polls the transport before it blocks (channel_service.cpp, wait_until).
+  fabric::spin_budget receive_spin_;
   ::std::atomic<bool> stopped_{false};
   ::std::atomic<::std::uint64_t> next_id_{1};
   channel_counters counters_;

@@ -58,7 +58,7 @@ fabric::peer_info peer_from(const std::string& blob, int pid) {
 }
 
 // Both sides of a pair run in this progress mode (set before the fork).
-fabric::progress_mode pair_progress = fabric::progress_mode::sleep;
+fabric::progress_mode pair_progress = fabric::progress_mode::adaptive;
 
 side open_side(const std::string& provider, const std::string& job, int node, std::chrono::milliseconds timeout) {
   side s;
@@ -261,7 +261,14 @@ TEST_CASE("progress mode spin (a CQ without wait object): round trips, reads and
   pair_progress = fabric::progress_mode::spin;
   check_round_trip_and_rma("tcp;ofi_rxm");
   check_round_trip_and_rma("shm");
+  pair_progress = fabric::progress_mode::adaptive;
+}
+
+TEST_CASE("progress mode sleep (fixed spin windows): round trips, reads and writes on tcp;ofi_rxm and shm") {
   pair_progress = fabric::progress_mode::sleep;
+  check_round_trip_and_rma("tcp;ofi_rxm");
+  check_round_trip_and_rma("shm");
+  pair_progress = fabric::progress_mode::adaptive;
 }
 
 TEST_CASE("DRUST_PROGRESS names the progress mode, and a bad value is an error that says what to use") {
@@ -269,12 +276,14 @@ TEST_CASE("DRUST_PROGRESS names the progress mode, and a bad value is an error t
   CHECK(fabric::progress_mode_from_environment().value() == fabric::progress_mode::spin);
   ::setenv("DRUST_PROGRESS", "sleep", 1);
   CHECK(fabric::progress_mode_from_environment().value() == fabric::progress_mode::sleep);
+  ::setenv("DRUST_PROGRESS", "adaptive", 1);
+  CHECK(fabric::progress_mode_from_environment().value() == fabric::progress_mode::adaptive);
   ::setenv("DRUST_PROGRESS", "fast", 1);
   auto bad = fabric::progress_mode_from_environment();
   REQUIRE_FALSE(bad.ok());
-  CHECK(std::string(bad.status().message()).find("use sleep (the default) or spin") != std::string::npos);
+  CHECK(std::string(bad.status().message()).find("use adaptive (the default), sleep or spin") != std::string::npos);
   ::unsetenv("DRUST_PROGRESS");
-  CHECK(fabric::progress_mode_from_environment().value() == fabric::progress_mode::sleep);
+  CHECK(fabric::progress_mode_from_environment().value() == fabric::progress_mode::adaptive);
 }
 
 TEST_CASE("shm: concurrent callers each get their own replies") { check_concurrent_callers("shm"); }
