@@ -27,6 +27,8 @@ namespace {
 constexpr fabric::message_kind echo_kind = fabric::first_user_kind;
 constexpr fabric::message_kind note_kind = fabric::first_user_kind + 1;
 constexpr fabric::message_kind upper_kind = fabric::first_user_kind + 2;
+// Answers after sleeping 3 ms: a wait no spin window covers.
+constexpr fabric::message_kind slow_kind = fabric::first_user_kind + 3;
 constexpr std::size_t exposed_bytes = 2u << 20;
 
 using drust_test::read_blob;
@@ -93,6 +95,10 @@ side open_side(const std::string& provider, const std::string& job, int node, st
     for (char c : m.payload) reply.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
     return absl::OkStatus();
   }));
+  s.transport->on_request(slow_kind, [](const fabric::incoming_message&) -> absl::StatusOr<std::string> {
+    std::this_thread::sleep_for(3ms);
+    return std::string("late");
+  });
   write_blob(to_parent, describe(s));
   std::string parent = read_blob(from_parent);
   std::vector<fabric::peer_info> peers{peer_from(parent, ::getppid()), peer_from(describe(s), ::getpid())};
@@ -268,6 +274,37 @@ TEST_CASE("progress mode sleep (fixed spin windows): round trips, reads and writ
   pair_progress = fabric::progress_mode::sleep;
   check_round_trip_and_rma("tcp;ofi_rxm");
   check_round_trip_and_rma("shm");
+  pair_progress = fabric::progress_mode::adaptive;
+}
+
+// Every caller's wait reports its length to the spin budget (fabric/spin_budget.hpp): replies that
+// take 3 ms are long waits, in the adaptive mode as in the fixed one, and calls go on working
+// once the budget has stopped the spinning.
+void check_long_waits_counted(const std::string& provider) {
+  pair_fixture pair(provider);
+  fabric::transport& t = *pair.self.transport;
+  const std::uint64_t long_before = t.long_waits();
+  constexpr int slow_calls = 6;
+  for (int i = 0; i < slow_calls; ++i) {
+    auto reply = t.call(1, slow_kind, "x");
+    REQUIRE_MESSAGE(reply.ok(), reply.status().ToString());
+    CHECK(*reply == "late");
+  }
+  CHECK(t.long_waits() - long_before >= slow_calls);
+  const std::uint64_t all_before = t.short_waits() + t.long_waits();
+  for (int i = 0; i < 20; ++i) {
+    auto reply = t.call(1, echo_kind, "abc");
+    REQUIRE_MESSAGE(reply.ok(), reply.status().ToString());
+    CHECK(*reply == "cba");
+  }
+  // Each call is one wait of its caller (the progress thread's waits may add more).
+  CHECK(t.short_waits() + t.long_waits() - all_before >= 20);
+}
+
+TEST_CASE("adaptive and sleep mode: callers' waits are counted, long ones as long, and calls go on working") {
+  check_long_waits_counted("shm");
+  pair_progress = fabric::progress_mode::sleep;
+  check_long_waits_counted("shm");
   pair_progress = fabric::progress_mode::adaptive;
 }
 
