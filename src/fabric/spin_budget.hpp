@@ -12,8 +12,9 @@
 // slept. A wait that ended within the spin window is one that a spin catches: it earns a credit.
 // A longer one loses two. While no credit is left, waits do not spin at all. Spinning thus goes
 // on while at least two of three waits are short. Waits that slept still count, so a change back
-// is noticed: two nodes that stopped spinning at each other see their sleeping waits end within
-// a wake-up (a few microseconds), under the window, and start spinning again.
+// is noticed when waits get short again (the load drops, a peer gets its core back). Not when two
+// nodes sleep on each other: each wait is then the other's wake-up, 40-160 us on a VM, longer than
+// the window, and neither starts spinning again (docs/PERFORMANCE.md, "Spinning that does not pay").
 //
 // Thread-safe; the counts are racy by design (a lost update only shifts a later decision).
 //

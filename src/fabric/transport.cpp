@@ -827,7 +827,7 @@ void transport::progress_loop() {
   on_progress_thread = true;
   ::prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
   auto idle_since = steady_clock::now();
-  auto progress_spin = progress_spin_.window();
+  microseconds progress_spin{};  // this idle stretch's window, taken when it starts
   bool waiting = false;  // for work since idle_since, and not parked meanwhile
   unsigned empty_polls = 0;
   while (!stopping_.load(::std::memory_order_acquire)) {
