@@ -107,6 +107,13 @@ int fail(const ::std::string& message, int status = 1) {
       app.add_option("--cpu-quota", cpu_quota,
                      "Run each node under a CPU quota of F cores, e.g. 0.25 or 1.5 (a cgroup per node; docs/simulation.md)")
           ->type_name("F");
+  ::std::string cpu_bind = "auto";
+  app.add_option("--cpu-bind", cpu_bind,
+                 "spread: nodes sharing this machine each run on their own share of its CPUs; none: wherever "
+                 "the kernel puts them; auto (default): spread while there are at least as many CPUs as "
+                 "nodes, else none (docs/launcher.md)")
+      ->type_name("MODE")
+      ->check(CLI::IsMember({"auto", "spread", "none"}));
   app.add_flag("--netns", options.separate_networks,
                "Each node in its own network namespace, joined by veth pairs and a bridge; provider tcp");
   auto* net_delay_option =
@@ -135,6 +142,9 @@ int fail(const ::std::string& message, int status = 1) {
   if (options.command.empty()) {
     return fail("no program given: drun -n N ./app [args...]", usage_error);
   }
+  options.bind_cpus = cpu_bind == "spread" ? drun_options::cpu_binding::spread
+                      : cpu_bind == "none"   ? drun_options::cpu_binding::none
+                                             : drun_options::cpu_binding::automatic;
   if (nodes_option->count() > 0) options.node_count = node_count;
   if (cluster_option->count() > 0) options.cluster_path = cluster_path;
   if (provider_option->count() > 0) options.provider = provider;

@@ -72,6 +72,21 @@ int local_core_count() {
   return online > 0 ? static_cast<int>(online) : 1;
 }
 
+::std::vector<int> local_cpu_list() {
+  ::std::vector<int> cpus;
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+    }
+  }
+  if (cpus.empty()) {
+    for (int cpu = 0; cpu < local_core_count(); ++cpu) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
 ::std::vector<::std::string> ssh_command(const ::std::string& host) {
   return {"ssh", "-o", "BatchMode=yes", host};
 }

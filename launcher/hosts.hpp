@@ -16,6 +16,8 @@ bool is_local_host(const ::std::string& host);
 
 // The cores this process may run on (its affinity mask), at least 1.
 int local_core_count();
+// Their numbers, ascending (at least one).
+::std::vector<int> local_cpu_list();
 
 // Asks each remote host for its online cores (`ssh -o BatchMode=yes host getconf
 // _NPROCESSORS_ONLN`), all at once, waiting at most `timeout`. The error names the host, the

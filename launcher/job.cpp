@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "controller.hpp"
 #include "cpu_quota.hpp"
 #include "event_loop.hpp"
@@ -340,7 +341,8 @@ void job_supervisor::start_nodes() {
       node.errors = ::std::make_unique<output_tagger>(loop_, started->errors_fd, STDERR_FILENO, prefix);
     }
     note(absl::StrCat("node ", planned.id, " pid ", node.pid,
-                      planned.local ? ::std::string() : absl::StrCat(" (ssh to ", planned.host, ")")));
+                      planned.local ? ::std::string() : absl::StrCat(" (ssh to ", planned.host, ")"),
+                      planned.cpus.empty() ? ::std::string() : absl::StrCat(" on CPUs ", absl::StrJoin(planned.cpus, ","))));
   }
 }
 

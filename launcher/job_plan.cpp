@@ -85,6 +85,24 @@ bool is_wildcard_address(const ::std::string& host) {
 
 }  // namespace
 
+::std::vector<::std::vector<int>> spread_cpus(const ::std::vector<int>& cpus, int nodes) {
+  ::std::vector<::std::vector<int>> shares(static_cast<::std::size_t>(::std::max(nodes, 0)));
+  if (cpus.empty()) return shares;
+  const ::std::size_t count = cpus.size();
+  if (shares.size() > count) {
+    for (::std::size_t node = 0; node < shares.size(); ++node) shares[node] = {cpus[node % count]};
+    return shares;
+  }
+  ::std::size_t next = 0;
+  for (::std::size_t node = 0; node < shares.size(); ++node) {
+    const ::std::size_t length = count / shares.size() + (node < count % shares.size() ? 1 : 0);
+    shares[node].assign(cpus.begin() + static_cast<::std::ptrdiff_t>(next),
+                        cpus.begin() + static_cast<::std::ptrdiff_t>(next + length));
+    next += length;
+  }
+  return shares;
+}
+
 bool job_plan::every_node_is_local() const {
   return ::std::all_of(nodes.begin(), nodes.end(), [](const planned_node& node) { return node.local; });
 }
@@ -93,6 +111,7 @@ host_facts default_host_facts(::std::chrono::milliseconds timeout) {
   host_facts facts;
   facts.is_local = is_local_host;
   facts.local_cores = local_core_count;
+  facts.local_cpus = local_cpu_list;
   facts.remote_cores = [timeout](const ::std::vector<::std::string>& hosts) { return remote_core_counts(hosts, timeout); };
   facts.address_towards = address_towards;
   return facts;
@@ -161,6 +180,31 @@ absl::StatusOr<job_plan> make_job_plan(const drun_options& options, const ::std:
       node.cores = ::std::max(1, facts.local_cores() / ::std::max(1, local_nodes));
     } else {
       node.cores = ::std::max(1, remote_cores[node.host] / nodes_per_host[node.host]);
+    }
+  }
+
+  // CPUs: local nodes that share this machine each run on their own share of drun's CPUs, as
+  // nodes of a real cluster run on their own machines. Left to the kernel, two nodes' threads that
+  // talk to each other land on one CPU as often as not, and then every message waits for the
+  // other's time slice (docs/launcher.md, "CPU binding"). With more nodes than CPUs, nodes must
+  // share CPUs either way, and the kernel balancing them over all CPUs serves compute-bound nodes
+  // better than a fixed share does: binding them is asked for (spread), not the default. One
+  // local node keeps every CPU.
+  using binding = drun_options::cpu_binding;
+  if (options.bind_cpus != binding::none && local_nodes >= 2) {
+    ::std::vector<int> cpus;
+    if (facts.local_cpus) {
+      cpus = facts.local_cpus();
+    } else {
+      for (int cpu = 0; cpu < facts.local_cores(); ++cpu) cpus.push_back(cpu);
+    }
+    const bool room = static_cast<int>(cpus.size()) >= local_nodes;
+    const ::std::vector<::std::vector<int>> shares =
+        room || options.bind_cpus == binding::spread ? spread_cpus(cpus, local_nodes)
+                                                     : ::std::vector<::std::vector<int>>(static_cast<::std::size_t>(local_nodes));
+    ::std::size_t next = 0;
+    for (planned_node& node : plan.nodes) {
+      if (node.local) node.cpus = shares[next++];
     }
   }
 

@@ -46,6 +46,9 @@ struct drun_options {
   ::std::optional<double> cpu_quota;                         // --cpu-quota: cores per node
   bool separate_networks = false;                            // --netns
   ::std::optional<::std::chrono::microseconds> net_delay;    // --net-delay (needs --netns)
+  // --cpu-bind: whether nodes sharing this machine each run on their own share of its CPUs.
+  enum class cpu_binding { automatic, spread, none };
+  cpu_binding bind_cpus = cpu_binding::automatic;  // spread while no two nodes need share a CPU
 };
 
 struct planned_node {
@@ -56,6 +59,9 @@ struct planned_node {
   ::std::string program;              // the path executed on `host`
   ::std::string program_as_written;   // for argv[0] and messages: "./app", as the user wrote it
   int cores = 1;
+  // The CPUs the node's process may run on (its affinity), or empty: wherever the kernel puts it.
+  // Local nodes sharing this machine get disjoint shares of drun's CPUs (--cpu-bind spread).
+  ::std::vector<int> cpus;
   ::std::uint64_t heap_size = 0;
   ::std::uint64_t cache_size = 0;
   int heap_pressure = default_heap_pressure;  // percent
@@ -92,6 +98,8 @@ struct job_plan {
 struct host_facts {
   ::std::function<bool(const ::std::string&)> is_local;
   ::std::function<int()> local_cores;
+  // The CPUs this process may run on (unset: 0 .. local_cores() - 1).
+  ::std::function<::std::vector<int>()> local_cpus;
   ::std::function<absl::StatusOr<::std::map<::std::string, int>>(const ::std::vector<::std::string>&)> remote_cores;
   // This machine's address towards a remote host, or empty (unset: always empty).
   ::std::function<::std::string(const ::std::string&)> address_towards;
@@ -103,6 +111,11 @@ host_facts default_host_facts(::std::chrono::milliseconds timeout = ::std::chron
 // Combines the options with the cluster file (when --cluster was given; `cluster` is then its
 // parsed content). Precedence: command line > DRUST_PROVIDER (provider only) > file > defaults.
 // Errors are ready to print after "drun: ".
+// Shares `cpus` among `nodes` processes, in order: disjoint runs of consecutive CPUs (the first
+// ones one CPU longer when they do not divide evenly), or, with more nodes than CPUs, one CPU each,
+// taken in turn.
+::std::vector<::std::vector<int>> spread_cpus(const ::std::vector<int>& cpus, int nodes);
+
 absl::StatusOr<job_plan> make_job_plan(const drun_options& options, const ::std::optional<cluster_file>& cluster,
                                        const host_facts& facts);
 

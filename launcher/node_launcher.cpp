@@ -1,6 +1,7 @@
 #include "node_launcher.hpp"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <thread>
 
+#include "absl/strings/str_join.h"
 #include "child_setup.hpp"
 #include "hosts.hpp"
 #include "shell_quote.hpp"
@@ -29,10 +31,11 @@ struct exec_request {
   ::std::string secret_line;             // when not empty: the child's stdin is a pipe that starts with it
   bool tag_output = false;
   node_confinement confinement;
+  ::std::vector<int> cpus;  // the node's CPU share, or empty (planned_node::cpus)
 };
 
 // What the child reports through its error pipe when it cannot go on: the step and its errno.
-enum class child_step : int { exec, cgroup, network_namespace };
+enum class child_step : int { exec, cgroup, network_namespace, cpu_binding };
 struct child_failure {
   child_step step = child_step::exec;
   int error = 0;
@@ -133,6 +136,12 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
   const char* cgroup_procs_file =
       request.confinement.cgroup_procs_file.empty() ? nullptr : request.confinement.cgroup_procs_file.c_str();
   const int namespace_fd = request.confinement.network_namespace_fd;
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  for (int cpu : request.cpus) {
+    if (cpu >= 0 && cpu < CPU_SETSIZE) CPU_SET(cpu, &cpus);
+  }
+  const bool bind_cpus = !request.cpus.empty();
   pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid == 0) {
@@ -149,6 +158,8 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
     // its cgroup or namespace, not even for the moment before the parent would have moved it.
     if (cgroup_procs_file != nullptr && !enter_cgroup_in_child(cgroup_procs_file)) give_up(child_step::cgroup);
     if (namespace_fd >= 0 && !enter_network_namespace_in_child(namespace_fd)) give_up(child_step::network_namespace);
+    // Threads the program starts inherit the binding.
+    if (bind_cpus && ::sched_setaffinity(0, sizeof cpus, &cpus) != 0) give_up(child_step::cpu_binding);
     if (input_pipe[0] >= 0) {
       ::dup2(input_pipe[0], STDIN_FILENO);
     } else if (!request.keep_stdin) {
@@ -198,6 +209,9 @@ absl::StatusOr<started_node> fork_and_exec(exec_request request, const ::std::st
       case child_step::network_namespace:
         return absl::UnavailableError(
             absl::StrCat("cannot enter the network namespace ", request.confinement.network_namespace, ": ", reason));
+      case child_step::cpu_binding:
+        return absl::UnavailableError(absl::StrCat("cannot bind the node to CPUs ", absl::StrJoin(request.cpus, ","),
+                                                   ": ", reason, "; drun --cpu-bind none leaves the nodes where the kernel puts them"));
       case child_step::exec:
         break;
     }
@@ -274,6 +288,7 @@ absl::StatusOr<started_node> start_node(const job_plan& plan, const planned_node
   request.keep_stdin = reads_drun_stdin(node);
   request.tag_output = plan.tag_output;
   if (node.local) {
+    request.cpus = node.cpus;
     request.path = node.program;
     request.arguments.push_back(node.program_as_written);
     request.arguments.insert(request.arguments.end(), plan.arguments.begin(), plan.arguments.end());

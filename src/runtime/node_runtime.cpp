@@ -273,7 +273,7 @@ absl::Status node_runtime::bootstrap() {
   }
   shared_references_->attach(transport_.get());
   sync::sync_service::instance().attach(transport_.get());
-  sync::channel_service::instance().attach(transport_.get());
+  sync::channel_service::instance().attach(transport_.get(), config_.nodes);
   DRUST_RETURN_IF_ERROR(transport_->connect(::std::move(peers)));
   DRUST_RETURN_IF_ERROR(send_control({{"type", "ready"}}));
   DRUST_ASSIGN_OR_RETURN(json start, control::receive_frame(control_fd_, welcome_timeout));

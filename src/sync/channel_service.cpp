@@ -18,12 +18,31 @@ namespace {
 using clock = ::std::chrono::steady_clock;
 using detail::channel_outcome;
 
-::std::string message_bytes(const channel_message& message, ::std::string_view value) {
-  ::std::string bytes(sizeof message + value.size(), '\0');
-  ::std::memcpy(bytes.data(), &message, sizeof message);
-  if (!value.empty()) ::std::memcpy(bytes.data() + sizeof message, value.data(), value.size());
-  return bytes;
-}
+// A message's bytes, built in a buffer of the calling thread that is reused, so that a send
+// allocates nothing. A message built while the thread's buffer is in use (by a handler that runs
+// while this thread waits to post: one dropping a sender) gets a buffer of its own.
+class message_bytes {
+ public:
+  message_bytes(const channel_message& message, ::std::string_view value)
+      : buffer_(::std::exchange(thread_buffer_in_use, true) ? &own_ : &thread_buffer) {
+    buffer_->assign(reinterpret_cast<const char*>(&message), sizeof message);
+    buffer_->append(value);
+  }
+  ~message_bytes() {
+    if (buffer_ == &thread_buffer) thread_buffer_in_use = false;
+  }
+  message_bytes(const message_bytes&) = delete;
+  message_bytes& operator=(const message_bytes&) = delete;
+  operator ::std::string_view() const { return *buffer_; }
+
+ private:
+  static thread_local ::std::string thread_buffer;
+  static thread_local bool thread_buffer_in_use;
+  ::std::string own_;
+  ::std::string* buffer_;
+};
+thread_local ::std::string message_bytes::thread_buffer;
+thread_local bool message_bytes::thread_buffer_in_use = false;
 
 // How long a thread that must wait on a channel of this node first polls the transport itself
 // before it blocks on the channel's condition variable. A value from another node is queued by
@@ -251,11 +270,12 @@ absl::Status channel_service::post(const detail::channel_handle& handle, channel
         fabric::max_payload_bytes - sizeof(channel_message),
         "); send a drust::std::unique_ptr, vector or string instead (moved: its bytes stay in the global heap)"));
   }
-  channel_message message{handle.id, 0, op, 0};
-  {
-    absl::MutexLock hold(&sequence_lock_);
-    message.sequence = next_sequence_[handle.home]++;
+  if (handle.home >= sequence_nodes_) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": the channel's home is node ", handle.home,
+                                                   ", and the job has ", sequence_nodes_, " nodes"));
   }
+  channel_message message{handle.id, 0, op, 0};
+  message.sequence = next_sequence_[static_cast<::std::size_t>(handle.home)].fetch_add(1, ::std::memory_order_relaxed);
   counters_.posts_sent.fetch_add(1, ::std::memory_order_relaxed);
   const absl::Status sent = transport_->send(handle.home, message_kinds::channel_post, message_bytes(message, value));
   if (!sent.ok()) return absl::Status(sent.code(), absl::StrCat(what, ": ", ::std::string(sent.message())));
@@ -324,7 +344,7 @@ absl::StatusOr<channel_outcome> channel_service::send(const detail::channel_hand
     if (state == nullptr) return channel_outcome::disconnected;
     return queue_value(state, bytes, block, clock::time_point::max());
   }
-  {
+  if (any_closed_.load(::std::memory_order_acquire)) {
     absl::ReaderMutexLock hold(&registry_lock_);
     if (closed_.contains(handle.id)) return channel_outcome::disconnected;
   }
@@ -372,8 +392,10 @@ absl::StatusOr<channel_outcome> channel_service::recv(const detail::channel_hand
 // ---------------------------------------------------------------------------------------------
 // Joining and leaving the cluster
 
-void channel_service::attach(fabric::transport* transport) {
+void channel_service::attach(fabric::transport* transport, int nodes) {
   transport_ = transport;
+  next_sequence_ = ::std::make_unique<::std::atomic<::std::uint64_t>[]>(static_cast<::std::size_t>(nodes));
+  sequence_nodes_ = nodes;
   receive_spin_.configure(change_poll_window, transport->progress() == fabric::progress_mode::adaptive);
   transport->on_request(message_kinds::channel_request,
                         [this](const fabric::incoming_message& incoming, ::std::string& out) -> absl::Status {
@@ -437,6 +459,7 @@ void channel_service::attach(fabric::transport* transport) {
     ::std::memcpy(&id, incoming.payload.data(), sizeof id);
     absl::MutexLock hold(&registry_lock_);
     closed_.insert(id);
+    any_closed_.store(true, ::std::memory_order_release);
   });
 }
 

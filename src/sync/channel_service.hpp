@@ -67,7 +67,7 @@ class channel_service {
   static channel_service& instance();
 
   // Joins the cluster: registers the message handlers (before transport::connect).
-  void attach(fabric::transport* transport);
+  void attach(fabric::transport* transport, int nodes);
   // Receivers' waits on another node's value that ended within their spin window, and later
   // ones (fabric/spin_budget.hpp).
   ::std::uint64_t short_waits() const { return receive_spin_.short_waits(); }
@@ -131,12 +131,15 @@ class channel_service {
   mutable absl::Mutex registry_lock_;
   absl::flat_hash_map<::std::uint64_t, ::std::shared_ptr<channel_state>> channels_ ABSL_GUARDED_BY(registry_lock_);
   ::std::string stop_reason_ ABSL_GUARDED_BY(registry_lock_);
-  // Channels of other homes that told this node their receiver is gone.
+  // Channels of other homes that told this node their receiver is gone; a send looks only once
+  // there is one.
   absl::flat_hash_set<::std::uint64_t> closed_ ABSL_GUARDED_BY(registry_lock_);
+  ::std::atomic<bool> any_closed_{false};
 
-  // The sequence of this node's one-way messages towards each home, and of each source's here.
-  absl::Mutex sequence_lock_;
-  absl::flat_hash_map<int, ::std::uint64_t> next_sequence_ ABSL_GUARDED_BY(sequence_lock_);
+  // The sequence of this node's one-way messages towards each home (one counter per node, sized
+  // by attach), and of each source's here.
+  ::std::unique_ptr<::std::atomic<::std::uint64_t>[]> next_sequence_;
+  int sequence_nodes_ = 0;
   struct pending_post {
     channel_message message;
     ::std::string value;

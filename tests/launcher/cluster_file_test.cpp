@@ -250,6 +250,72 @@ TEST_CASE("a plan for -n gives every node its share of this machine") {
   CHECK(plan->nodes[2].name == "n2");
 }
 
+TEST_CASE("spread_cpus: disjoint runs, the first ones longer; more nodes than CPUs share them in turn") {
+  using shares = std::vector<std::vector<int>>;
+  CHECK(launcher::spread_cpus({0, 1}, 2) == shares{{0}, {1}});
+  CHECK(launcher::spread_cpus({0, 1, 2, 3}, 2) == shares{{0, 1}, {2, 3}});
+  CHECK(launcher::spread_cpus({0, 1, 2, 3, 4, 5, 6, 7}, 3) == shares{{0, 1, 2}, {3, 4, 5}, {6, 7}});
+  CHECK(launcher::spread_cpus({2, 5, 7}, 2) == shares{{2, 5}, {7}});  // drun's own CPUs, whatever their numbers
+  CHECK(launcher::spread_cpus({0, 1}, 5) == shares{{0}, {1}, {0}, {1}, {0}});
+  CHECK(launcher::spread_cpus({3}, 2) == shares{{3}, {3}});
+  CHECK(launcher::spread_cpus({}, 2) == shares{{}, {}});
+}
+
+TEST_CASE("local nodes get their shares of this machine's CPUs; one node, remote nodes and --cpu-bind none get none") {
+  launcher::drun_options options;
+  options.node_count = 3;
+  options.command = {"./app"};
+  auto plan = launcher::make_job_plan(options, std::nullopt, test_hosts());
+  REQUIRE(plan.ok());
+  CHECK(plan->nodes[0].cpus == std::vector<int>{0, 1, 2});  // test_hosts: 8 local cores
+  CHECK(plan->nodes[1].cpus == std::vector<int>{3, 4, 5});
+  CHECK(plan->nodes[2].cpus == std::vector<int>{6, 7});
+
+  using binding = launcher::drun_options::cpu_binding;
+  auto facts = test_hosts();
+  facts.local_cpus = [] { return std::vector<int>{4, 6}; };
+  options.node_count = 2;
+  plan = launcher::make_job_plan(options, std::nullopt, facts);
+  REQUIRE(plan.ok());
+  CHECK(plan->nodes[0].cpus == std::vector<int>{4});  // drun's CPUs, whatever their numbers
+  CHECK(plan->nodes[1].cpus == std::vector<int>{6});
+
+  // More nodes than CPUs: by default left to the kernel; spread binds them in turn.
+  options.node_count = 4;
+  plan = launcher::make_job_plan(options, std::nullopt, facts);
+  REQUIRE(plan.ok());
+  for (const auto& node : plan->nodes) CHECK(node.cpus.empty());
+  options.bind_cpus = binding::spread;
+  plan = launcher::make_job_plan(options, std::nullopt, facts);
+  REQUIRE(plan.ok());
+  CHECK(plan->nodes[0].cpus == std::vector<int>{4});
+  CHECK(plan->nodes[1].cpus == std::vector<int>{6});
+  CHECK(plan->nodes[2].cpus == std::vector<int>{4});
+  CHECK(plan->nodes[3].cpus == std::vector<int>{6});
+
+  options.bind_cpus = binding::none;
+  options.node_count = 2;
+  plan = launcher::make_job_plan(options, std::nullopt, facts);
+  REQUIRE(plan.ok());
+  for (const auto& node : plan->nodes) CHECK(node.cpus.empty());
+
+  options.bind_cpus = binding::automatic;
+  options.node_count = 1;
+  plan = launcher::make_job_plan(options, std::nullopt, facts);
+  REQUIRE(plan.ok());
+  CHECK(plan->nodes[0].cpus.empty());
+
+  // Two local nodes and a remote one: the local ones share this machine, the remote one is not bound.
+  launcher::cluster_file cluster;
+  cluster.nodes = {{"a", "localhost", {}, {}, {}}, {"b", "far", {}, {}, {}}, {"c", "127.0.0.1", {}, {}, {}}};
+  cluster.controller = launcher::controller_address{"10.0.0.1", 7000};
+  auto mixed = launcher::make_job_plan(options_for_cluster(), cluster, test_hosts());
+  REQUIRE_MESSAGE(mixed.ok(), mixed.status().message());
+  CHECK(mixed->nodes[0].cpus == std::vector<int>{0, 1, 2, 3});
+  CHECK(mixed->nodes[1].cpus.empty());
+  CHECK(mixed->nodes[2].cpus == std::vector<int>{4, 5, 6, 7});
+}
+
 TEST_CASE("the provider comes from the command line, then DRUST_PROVIDER, then the file, then auto") {
   launcher::cluster_file cluster;
   cluster.provider = "tcp;ofi_rxm";

@@ -3,11 +3,13 @@
 // timeouts, output tagging, the nodes' environment, bad cluster files and ssh (through a fake ssh).
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
+#include <sched.h>
 
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -379,6 +381,81 @@ TEST_CASE("every node gets the DRUST_* variables of the bootstrap contract") {
   CHECK(contains(from_environment.out, "DRUST_PROVIDER=verbs;ofi_rxm\n"));
   auto automatic = drust_test::run_process({drun, "-n", "1", fake_node, "--print-env"}, run_limit, {"DRUST_PROVIDER="});
   CHECK(contains(automatic.out, "DRUST_PROVIDER=shm\n"));
+}
+
+// The CPUs this process may run on, as fake_node prints them.
+std::vector<int> own_cpus() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  std::vector<int> cpus;
+  if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+      if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+    }
+  }
+  return cpus;
+}
+
+// "node K CPUS=a,b" of node K, as numbers.
+std::vector<int> printed_cpus(const std::string& out, int node) {
+  std::smatch found;
+  std::vector<int> cpus;
+  if (!std::regex_search(out, found, std::regex("node " + std::to_string(node) + " CPUS=([0-9,]*)\n"))) return cpus;
+  std::stringstream list(found[1].str());
+  for (std::string cpu; std::getline(list, cpu, ',');) cpus.push_back(std::stoi(cpu));
+  return cpus;
+}
+
+TEST_CASE("nodes sharing this machine run on their own shares of its CPUs; --cpu-bind none leaves them all") {
+  const std::vector<int> mine = own_cpus();
+  REQUIRE(!mine.empty());
+  auto spread = drust_test::run_process({drun, "-n", "2", "--verbose", fake_node, "--print-cpus"}, run_limit);
+  INFO("stderr: " << spread.err);
+  REQUIRE(spread.exit_code == 0);
+  const std::vector<int> first = printed_cpus(spread.out, 0);
+  const std::vector<int> second = printed_cpus(spread.out, 1);
+  REQUIRE(!first.empty());
+  REQUIRE(!second.empty());
+  if (mine.size() >= 2) {
+    // As many CPUs as nodes or more: disjoint halves of this process's CPUs, together all of them.
+    std::vector<int> both = first;
+    both.insert(both.end(), second.begin(), second.end());
+    std::sort(both.begin(), both.end());
+    CHECK(both == mine);
+    CHECK(first.size() == mine.size() / 2 + mine.size() % 2);
+    // --verbose says where each node runs.
+    CHECK(contains(spread.err, " on CPUs "));
+  } else {
+    CHECK(first == mine);
+    CHECK(second == mine);
+  }
+
+  auto unbound = drust_test::run_process({drun, "-n", "2", "--cpu-bind", "none", fake_node, "--print-cpus"}, run_limit);
+  INFO("stderr: " << unbound.err);
+  REQUIRE(unbound.exit_code == 0);
+  CHECK(printed_cpus(unbound.out, 0) == mine);
+  CHECK(printed_cpus(unbound.out, 1) == mine);
+
+  // One node keeps every CPU.
+  auto alone = drust_test::run_process({drun, "-n", "1", fake_node, "--print-cpus"}, run_limit);
+  REQUIRE(alone.exit_code == 0);
+  CHECK(printed_cpus(alone.out, 0) == mine);
+
+  // More nodes than CPUs: left to the kernel unless spread is asked for, then one CPU each in turn.
+  if (mine.size() > 16) return;  // not a machine to start that many nodes on for this
+  const std::string more = std::to_string(mine.size() + 1);
+  auto crowded = drust_test::run_process({drun, "-n", more, fake_node, "--print-cpus"}, run_limit);
+  REQUIRE(crowded.exit_code == 0);
+  CHECK(printed_cpus(crowded.out, 0) == mine);
+  auto crowded_spread = drust_test::run_process({drun, "-n", more, "--cpu-bind", "spread", fake_node, "--print-cpus"}, run_limit);
+  REQUIRE(crowded_spread.exit_code == 0);
+  CHECK(printed_cpus(crowded_spread.out, 0) == std::vector<int>{mine.front()});
+  CHECK(printed_cpus(crowded_spread.out, static_cast<int>(mine.size())) == std::vector<int>{mine.front()});
+
+  auto wrong = drust_test::run_process({drun, "-n", "2", "--cpu-bind", "cores", fake_node}, run_limit);
+  CHECK(wrong.exit_code == 2);
+  CHECK(contains(wrong.err, "--cpu-bind"));
+  CHECK(contains(wrong.err, "spread"));
 }
 
 TEST_CASE("a bad cluster file is refused before anything starts") {

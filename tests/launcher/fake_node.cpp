@@ -9,6 +9,7 @@
 //   --sleep-ms=M         node 0 waits M ms before it exits (default 0)
 //   --print-info         node 0 prints "fake node 0 pid P controller C job J provider V"
 //   --print-env          every node prints its DRUST_* variables as "node K NAME=value"
+//   --print-cpus         every node prints the CPUs it may run on as "node K CPUS=0,1"
 //   --lines=N            every node prints N lines to stdout and N to stderr
 //   --skip-hello-on=K    node K exits with status 0 at once, never contacting the controller
 //   --silent-on=K        node K never contacts the controller and sleeps
@@ -22,6 +23,7 @@
 //                        the others on shutdown), with counters made from its id: moves = 10 + K,
 //                        threads_started = K, heap_used = K MiB of 64 MiB, allocations_by_node = [K, 1]
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -53,6 +55,7 @@ struct script {
   int sleep_ms = 0;
   bool print_info = false;
   bool print_env = false;
+  bool print_cpus = false;
   int lines = 0;
   std::optional<int> skip_hello_on;
   std::optional<int> silent_on;
@@ -83,6 +86,7 @@ script read_script(int argc, char** argv) {
     else if (auto v = value("--sleep-ms=")) plan.sleep_ms = std::stoi(*v);
     else if (argument == "--print-info") plan.print_info = true;
     else if (argument == "--print-env") plan.print_env = true;
+    else if (argument == "--print-cpus") plan.print_cpus = true;
     else if (auto v = value("--lines=")) plan.lines = std::stoi(*v);
     else if (auto v = value("--skip-hello-on=")) plan.skip_hello_on = std::stoi(*v);
     else if (auto v = value("--silent-on=")) plan.silent_on = std::stoi(*v);
@@ -136,6 +140,18 @@ int main(int argc, char** argv) {
   if (plan.create_shm) {
     std::string path = "/dev/shm/drust-" + env("DRUST_JOB") + "-fake" + std::to_string(node);
     ::close(::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+  }
+  if (plan.print_cpus) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    std::string list;
+    if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &allowed)) list += (list.empty() ? "" : ",") + std::to_string(cpu);
+      }
+    }
+    std::printf("node %d CPUS=%s\n", node, list.c_str());
+    std::fflush(stdout);
   }
   if (plan.print_env) {
     for (const char* name : {"DRUST_JOB", "DRUST_COOKIE", "DRUST_NODE", "DRUST_NODES", "DRUST_CONTROLLER",
