@@ -64,11 +64,33 @@ void doorbell::unlink() {
 void doorbell::ring() {
   if (state_ == nullptr) return;
   // Pairs with prepare_to_sleep(): either the owner's last look for work sees what the caller
-  // posted before ringing, or this load sees `sleeping` and the ticket bump wakes the owner.
+  // posted before ringing, or this load sees `sleeping` and the ticket bump wakes the owner. And
+  // with poller_leave(): either the poller's last look sees it, or this load sees no poller.
+  ::std::atomic_thread_fence(::std::memory_order_seq_cst);
+  if (state_->sleeping.load(::std::memory_order_relaxed) == 0) return;
+  if (state_->pollers.load(::std::memory_order_relaxed) != 0) return;
+  state_->ticket.fetch_add(1, ::std::memory_order_seq_cst);
+  futex(&state_->ticket, FUTEX_WAKE, 1, nullptr);
+}
+
+void doorbell::wake_owner() {
+  if (state_ == nullptr) return;
   ::std::atomic_thread_fence(::std::memory_order_seq_cst);
   if (state_->sleeping.load(::std::memory_order_relaxed) == 0) return;
   state_->ticket.fetch_add(1, ::std::memory_order_seq_cst);
   futex(&state_->ticket, FUTEX_WAKE, 1, nullptr);
+}
+
+void doorbell::poller_enter() {
+  if (state_ != nullptr) state_->pollers.fetch_add(1, ::std::memory_order_seq_cst);
+}
+
+void doorbell::poller_leave() {
+  if (state_ != nullptr) state_->pollers.fetch_sub(1, ::std::memory_order_seq_cst);
+}
+
+bool doorbell::owner_asleep() const {
+  return state_ != nullptr && state_->sleeping.load(::std::memory_order_seq_cst) != 0;
 }
 
 ::std::uint32_t doorbell::prepare_to_sleep() {

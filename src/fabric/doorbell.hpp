@@ -31,8 +31,24 @@ class doorbell {
 
   bool valid() const { return state_ != nullptr; }
 
-  // Wakes the owner if it sleeps. Cheap when it does not: one load of shared memory.
+  // Wakes the owner if it sleeps and none of its threads polls (see poller_enter). Cheap when it
+  // does not: two loads of shared memory.
   void ring();
+  // The owner's side: wakes its sleeping progress thread whoever polls (to stop it, or for work
+  // only it runs).
+  void wake_owner();
+
+  // Pollers. A thread of the owner that polls the completion queue itself (a caller waiting for
+  // its reply, a receiver waiting for a value) finds what peers send as well as the progress
+  // thread would, so while one polls, peers do not ring: a ring would wake a progress thread that
+  // the poller has parked, for a message the poller takes anyway. A poller that stops polls once
+  // more after poller_leave: a message posted before a peer saw the count fall is found there, one
+  // posted after it rings (the same pairing as prepare_to_sleep and ring).
+  void poller_enter();
+  void poller_leave();
+  // Whether the owner's progress thread sleeps (or is about to): a poller that leaves polls once
+  // more only then, since an awake progress thread finds what the poller left.
+  bool owner_asleep() const;
 
   // The owner's side: announce the intent to sleep and take a ticket, look for work once more,
   // then sleep unless the ticket changed; finally mark itself awake.
@@ -58,6 +74,7 @@ class doorbell {
     ::std::atomic<::std::uint32_t> sleeping;
     ::std::atomic<::std::uint32_t> ticket;
     ::std::atomic<::std::uint32_t> callers_asleep;  // expect_replies
+    ::std::atomic<::std::uint32_t> pollers;         // poller_enter
   };
   static absl::StatusOr<doorbell> map(const ::std::string& name, bool create);
 

@@ -256,7 +256,7 @@ absl::Status transport::post_receives() {
 
 void transport::stop() {
   if (stopping_.exchange(true)) return;
-  own_doorbell_.ring();
+  own_doorbell_.wake_owner();
   if (progress_thread_.joinable()) progress_thread_.join();
 }
 
@@ -326,18 +326,35 @@ absl::Status transport::check_peer(int peer) {
   return absl::OkStatus();
 }
 
+void transport::start_polling() {
+  active_waiters_.fetch_add(1, ::std::memory_order_seq_cst);
+  own_doorbell_.poller_enter();
+}
+
+void transport::stop_polling() {
+  own_doorbell_.poller_leave();
+  // A message a peer posted without ringing, because this thread polled, is found here when the
+  // progress thread sleeps; an awake one finds it itself.
+  if (own_doorbell_.owner_asleep()) {
+    while (poll_once() > 0) {
+    }
+  }
+  active_waiters_.fetch_sub(1, ::std::memory_order_seq_cst);
+}
+
 absl::Status transport::wait_until(::std::atomic<int>& done, int peer, steady_clock::time_point deadline,
                                    const char* what) {
   // While callers poll for themselves, the progress thread of a doorbell provider stays parked
-  // (see progress_loop). Nothing waits on it meanwhile: peers ring it for every request, and a
-  // request deferred here rings it too; replies and completions are polled for by their waiters,
-  // and a waiter that stops polling to sleep leaves the parked count first (wait_asleep).
-  active_waiters_.fetch_add(1, ::std::memory_order_seq_cst);
+  // (see progress_loop). Nothing waits on it meanwhile: the pollers take what peers send (who do
+  // not ring while one polls; the last to leave looks once more, stop_polling), a request
+  // deferred here wakes it, replies and completions are polled for by their waiters, and a
+  // waiter that stops polling to sleep leaves the parked count first (wait_asleep).
+  start_polling();
   struct leave_guard {
     transport* self;
     bool polling = true;
     void stop_polling() {
-      if (::std::exchange(polling, false)) self->active_waiters_.fetch_sub(1, ::std::memory_order_seq_cst);
+      if (::std::exchange(polling, false)) self->stop_polling();
     }
     ~leave_guard() { stop_polling(); }
   } leave{this};
@@ -727,7 +744,7 @@ void transport::handle_receive(receive_slot& slot, ::std::size_t length) {
     absl::MutexLock hold(&deferred_lock_);
     deferred_.emplace_back(header, ::std::string(frame->payload));
     has_deferred_.store(true, ::std::memory_order_release);
-    own_doorbell_.ring();
+    own_doorbell_.wake_owner();
     return;
   }
   dispatch(header, frame->payload);

@@ -161,6 +161,22 @@ class transport {
   // Polls the completion queue once and handles what it finds. Returns the completions handled.
   int poll_once();
 
+  // While one lives, the calling thread polls the completion queue itself (calling poll_once
+  // until what it waits for comes): the progress thread parks, and peers do not ring this node's
+  // doorbell for the messages the poller takes anyway (doorbell.hpp, "Pollers"). A channel
+  // receiver waiting for another node's value holds one; callers waiting for replies do the same
+  // inside the transport.
+  class polling {
+   public:
+    explicit polling(transport& owner) : owner_(owner) { owner_.start_polling(); }
+    ~polling() { owner_.stop_polling(); }
+    polling(const polling&) = delete;
+    polling& operator=(const polling&) = delete;
+
+   private:
+    transport& owner_;
+  };
+
   struct operation;  // one posted libfabric operation (defined in transport.cpp)
 
  private:
@@ -190,6 +206,9 @@ class transport {
                                  ::std::chrono::steady_clock::time_point deadline,
                                  ::std::chrono::steady_clock::time_point& next_liveness_check, const char* what);
   absl::Status check_peer(int peer);
+  // A thread starts or stops polling for itself (class polling).
+  void start_polling();
+  void stop_polling();
   void handle_completion(operation* op, ::std::size_t length, const ::std::string& error);
   void handle_receive(receive_slot& slot, ::std::size_t length);
   void dispatch(const wire_header& header, ::std::string_view payload);
@@ -245,7 +264,7 @@ class transport {
   // Waits of callers for their replies, and of the progress thread for the next message.
   spin_budget caller_spin_;
   spin_budget progress_spin_;
-  ::std::atomic<int> active_waiters_{0};  // callers inside wait_until
+  ::std::atomic<int> active_waiters_{0};  // threads polling for themselves (class polling, wait_until)
   ::std::atomic<bool> stopping_{false};
   ::std::thread progress_thread_;
   transport_counters counters_;

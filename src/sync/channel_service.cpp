@@ -87,14 +87,18 @@ bool channel_service::wait_until(channel_state& state, clock::time_point deadlin
   if (poll_for > ::std::chrono::microseconds::zero() && !stopped_.load(::std::memory_order_acquire)) {
     state.lock.Unlock();
     const auto poll_until = ::std::min(deadline, started + poll_for);
-    for (unsigned polls = 1;; ++polls) {
-      if (state.changes.load(::std::memory_order_acquire) != seen) {
-        changed = true;
-        break;
+    {
+      // Ends before the lock is taken again: its last look may run handlers, which lock channels.
+      fabric::transport::polling polling(*transport_);
+      for (unsigned polls = 1;; ++polls) {
+        if (state.changes.load(::std::memory_order_acquire) != seen) {
+          changed = true;
+          break;
+        }
+        // Reading the clock costs as much as an empty poll: every 16th time only.
+        if ((polls & 15) == 0 && clock::now() >= poll_until) break;
+        transport_->poll_once();
       }
-      // Reading the clock costs as much as an empty poll: every 16th time only.
-      if ((polls & 15) == 0 && clock::now() >= poll_until) break;
-      transport_->poll_once();
     }
     state.lock.Lock();
   }

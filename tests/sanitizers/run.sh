@@ -26,7 +26,7 @@ readonly UBSAN_RUN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 readonly TSAN_RUN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:history_size=4:suppressions=$SANITIZERS_DIR/tsan.supp"
 
 # The concurrency core under ThreadSanitizer: test names (unit, and cluster where both exist).
-readonly TSAN_TESTS=(transport spin_budget allocator global_heap coherence_read_cache coherence_copy_arena coherence_mirror sync sync_leases channel)
+readonly TSAN_TESTS=(transport spin_budget doorbell allocator global_heap coherence_read_cache coherence_copy_arena coherence_mirror sync sync_leases channel)
 
 # Both trees compile with -O1 and line tables only (-g1), not the usual -O2 -g: ./drust test has
 # 30 minutes on 2 cores, and a cold sanitizer build takes less than half the CPU time that way
