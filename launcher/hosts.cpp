@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 
@@ -61,16 +62,7 @@ bool is_local_host(const ::std::string& host) {
   return host == own || host == short_name(own);
 }
 
-int local_core_count() {
-  cpu_set_t allowed;
-  CPU_ZERO(&allowed);
-  if (::sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
-    int count = CPU_COUNT(&allowed);
-    if (count > 0) return count;
-  }
-  long online = ::sysconf(_SC_NPROCESSORS_ONLN);
-  return online > 0 ? static_cast<int>(online) : 1;
-}
+int local_core_count() { return static_cast<int>(local_cpu_list().size()); }
 
 ::std::vector<int> local_cpu_list() {
   ::std::vector<int> cpus;
@@ -82,7 +74,8 @@ int local_core_count() {
     }
   }
   if (cpus.empty()) {
-    for (int cpu = 0; cpu < local_core_count(); ++cpu) cpus.push_back(cpu);
+    const long online = ::sysconf(_SC_NPROCESSORS_ONLN);
+    for (long cpu = 0; cpu < ::std::max(online, 1L); ++cpu) cpus.push_back(static_cast<int>(cpu));
   }
   return cpus;
 }

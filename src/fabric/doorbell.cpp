@@ -61,22 +61,18 @@ void doorbell::unlink() {
   if (!name_.empty()) ::shm_unlink(name_.c_str());
 }
 
-void doorbell::ring() {
+void doorbell::ring() { wake(/*unless_polled=*/true); }
+
+void doorbell::wake_owner() { wake(/*unless_polled=*/false); }
+
+void doorbell::wake(bool unless_polled) {
   if (state_ == nullptr) return;
   // Pairs with prepare_to_sleep(): either the owner's last look for work sees what the caller
   // posted before ringing, or this load sees `sleeping` and the ticket bump wakes the owner. And
   // with poller_leave(): either the poller's last look sees it, or this load sees no poller.
   ::std::atomic_thread_fence(::std::memory_order_seq_cst);
   if (state_->sleeping.load(::std::memory_order_relaxed) == 0) return;
-  if (state_->pollers.load(::std::memory_order_relaxed) != 0) return;
-  state_->ticket.fetch_add(1, ::std::memory_order_seq_cst);
-  futex(&state_->ticket, FUTEX_WAKE, 1, nullptr);
-}
-
-void doorbell::wake_owner() {
-  if (state_ == nullptr) return;
-  ::std::atomic_thread_fence(::std::memory_order_seq_cst);
-  if (state_->sleeping.load(::std::memory_order_relaxed) == 0) return;
+  if (unless_polled && state_->pollers.load(::std::memory_order_relaxed) != 0) return;
   state_->ticket.fetch_add(1, ::std::memory_order_seq_cst);
   futex(&state_->ticket, FUTEX_WAKE, 1, nullptr);
 }

@@ -77,6 +77,8 @@ class doorbell {
     ::std::atomic<::std::uint32_t> pollers;         // poller_enter
   };
   static absl::StatusOr<doorbell> map(const ::std::string& name, bool create);
+  // ring and wake_owner: wakes a sleeping owner, unless (`unless_polled`) one of its threads polls.
+  void wake(bool unless_polled);
 
   shared_state* state_ = nullptr;
   ::std::string name_;
