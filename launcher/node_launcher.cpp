@@ -253,7 +253,7 @@ bool reads_drun_stdin(const planned_node& node) { return node.id == 0 && ::isatt
   };
   // Runtime settings the user gave drun travel to every node, remote ones included (the node
   // checks their values).
-  for (const char* setting : {"DRUST_PROGRESS", "DRUST_MIRROR", "DRUST_MUTEX_LEASES"}) {
+  for (const char* setting : {"DRUST_PROGRESS", "DRUST_MIRROR", "DRUST_MUTEX_LEASES", "DRUST_HUGE_PAGES"}) {
     if (const char* value = ::getenv(setting); value != nullptr && *value != '\0') environment.emplace_back(setting, value);
   }
   return environment;

@@ -15,8 +15,9 @@ constexpr ::std::size_t page_size = 4096;
 constexpr ::std::size_t smallest_class = 16;
 
 // Maps `size` bytes (a multiple of `alignment`, itself a multiple of the page size) at an address
-// aligned to `alignment`. Pages are faulted in by their first copy (not here: populating or
-// huge-page advice measured no faster on this machine, and huge pages can stall in compaction).
+// aligned to `alignment`. Pages are faulted in by their first copy. The 2 MiB chunks of small
+// copies are not populated or advised onto huge pages (measured no faster in session 3: their
+// copies are small and scattered); large blocks may be (allocate(), with huge_pages).
 void* map_aligned(::std::size_t size, ::std::size_t alignment) {
   const ::std::size_t span = size + alignment - page_size;
   void* raw = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -66,7 +67,10 @@ void* copy_arena::allocate(::std::size_t size, ::std::size_t alignment) {
   if (size > largest_class || alignment > page_size) {
     if (alignment > page_size) return ::operator new (size, ::std::align_val_t{alignment});
     const ::std::size_t mapped = (size + page_size - 1) & ~(page_size - 1);
-    void* block = map_aligned(mapped, page_size);
+    const bool huge = huge_pages_ && mapped >= chunk_size;
+    void* block = map_aligned(mapped, huge ? chunk_size : page_size);
+    // Advice only: without transparent huge pages the block keeps 4 KiB pages.
+    if (huge) (void)::madvise(block, mapped, MADV_HUGEPAGE);
     bytes_held_ += mapped;
     return block;
   }

@@ -93,8 +93,8 @@ borrow_table& this_threads_table(object_store* store) {
 
 }  // namespace
 
-object_store::object_store(heap::global_heap& heap, ::std::size_t cache_capacity)
-    : heap_(heap), cache_(cache_capacity) {}
+object_store::object_store(heap::global_heap& heap, ::std::size_t cache_capacity, bool huge_pages)
+    : heap_(heap), cache_(cache_capacity, huge_pages) {}
 
 object_store::~object_store() {
   if (mirror_ != nullptr) {

@@ -38,7 +38,8 @@ struct object_store_counters {
 
 class object_store {
  public:
-  object_store(heap::global_heap& heap, ::std::size_t cache_capacity);
+  // `huge_pages`: large copies in the read cache on transparent huge pages (read_cache.hpp).
+  object_store(heap::global_heap& heap, ::std::size_t cache_capacity, bool huge_pages = false);
   ~object_store();
   object_store(const object_store&) = delete;
   object_store& operator=(const object_store&) = delete;

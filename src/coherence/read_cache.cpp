@@ -31,7 +31,7 @@ void cached_copy::reset() {
 
 // read_cache -------------------------------------------------------------------------------------
 
-read_cache::read_cache(::std::size_t capacity_bytes) : capacity_(capacity_bytes) {
+read_cache::read_cache(::std::size_t capacity_bytes, bool huge_pages) : capacity_(capacity_bytes), arena_(huge_pages) {
   absl::MutexLock lock(&mu_);
   spare_entries_.reserve(max_spare_entries);
 }

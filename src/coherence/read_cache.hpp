@@ -134,7 +134,8 @@ class read_cache {
 
   static constexpr ::std::size_t default_alignment = 16;
 
-  explicit read_cache(::std::size_t capacity_bytes);
+  // `huge_pages`: copies of 2 MiB and more on transparent huge pages (copy_arena.hpp).
+  explicit read_cache(::std::size_t capacity_bytes, bool huge_pages = false);
   read_cache(const read_cache&) = delete;
   read_cache& operator=(const read_cache&) = delete;
   // Every cached_copy must be gone by now.

@@ -38,6 +38,10 @@ absl::StatusOr<partition> partition::reserve(const heap_layout& layout, int node
   return reserved;
 }
 
+bool partition::advise_huge_pages() const {
+  return reserved_ && ::madvise(begin(), size(), MADV_HUGEPAGE) == 0;
+}
+
 partition::~partition() {
   if (reserved_) {
     ::munmap(reinterpret_cast<void*>(global_heap_base),

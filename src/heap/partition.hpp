@@ -70,6 +70,11 @@ class partition {
   partition(partition&& other) noexcept;
   partition& operator=(partition&& other) noexcept;
 
+  // Asks the kernel to back the partition with transparent huge pages where it can (2 MiB pages:
+  // one page fault instead of 512 for a large object, and fewer TLB misses). Without THP ("never",
+  // or a kernel built without it) the advice fails and the partition keeps 4 KiB pages: false.
+  bool advise_huge_pages() const;
+
   void* begin() const { return reinterpret_cast<void*>(layout_.partition_begin(node_)); }
   ::std::size_t size() const { return layout_.partition_size; }
   const heap_layout& layout() const { return layout_; }

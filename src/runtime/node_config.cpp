@@ -61,6 +61,8 @@ absl::StatusOr<node_config> node_config::from_environment() {
                                                              "the read mirror; docs/design/coherence.md"));
   DRUST_ASSIGN_OR_RETURN(config.mutex_leases, switch_setting("DRUST_MUTEX_LEASES", config.mutex_leases,
                                                              "mutex leases; docs/design/sync.md"));
+  DRUST_ASSIGN_OR_RETURN(config.huge_pages, switch_setting("DRUST_HUGE_PAGES", config.huge_pages,
+                                                           "huge pages for the heap; docs/design/heap.md"));
   if (variable("DRUST_NODE") == nullptr) return config;  // a one-node cluster
 
   config.in_job = true;

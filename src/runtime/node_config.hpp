@@ -27,6 +27,9 @@ struct node_config {
   // Mutexes homed here are leased to a remote node that locks them twice in a row
   // (sync/mutex_table.hpp). DRUST_MUTEX_LEASES=off: never (every remote lock is a round trip).
   bool mutex_leases = true;
+  // Transparent huge pages for this node's partition and for large copies of remote objects
+  // (heap/partition.hpp, coherence/copy_arena.hpp). DRUST_HUGE_PAGES=off: 4 KiB pages only.
+  bool huge_pages = true;
   int cores = 1;
 
   // Reads DRUST_* variables; an error names the variable and what is wrong with it.

@@ -166,6 +166,8 @@ absl::Status node_runtime::start(const node_config& config) {
   config_ = config;
   heap::heap_layout layout{config.partition_size, config.nodes};
   DRUST_ASSIGN_OR_RETURN(partition_, heap::partition::reserve(layout, config.node));
+  // Advice only: without transparent huge pages the heap works the same on 4 KiB pages.
+  if (config.huge_pages) (void)partition_.advise_huge_pages();
   heap::global_heap_options heap_options;
   heap_options.heap_size = config.heap_size;
   heap_options.pressure_threshold = config.heap_pressure;
@@ -173,7 +175,8 @@ absl::Status node_runtime::start(const node_config& config) {
   // With the read mirror (opened in bootstrap: only a job has other nodes), copies share the
   // cache's capacity: half for the read cache, half for the mirror's pages.
   const bool mirror = config.in_job && config.read_mirror;
-  objects_ = ::std::make_unique<coherence::object_store>(*global_heap_, mirror ? config.cache_size / 2 : config.cache_size);
+  objects_ = ::std::make_unique<coherence::object_store>(*global_heap_, mirror ? config.cache_size / 2 : config.cache_size,
+                                                         config.huge_pages);
   // A shared object's destructor is named in its control block by a code offset, the same in
   // every node's process.
   shared_references_ = ::std::make_unique<coherence::shared_references>(

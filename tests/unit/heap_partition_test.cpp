@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "heap/partition.hpp"
+#include "huge_pages.hpp"
 
 using drust::heap::global_heap_base;
 using drust::heap::heap_layout;
@@ -39,4 +40,17 @@ TEST_CASE("a node's partition is usable and sits at the fixed address; the other
 TEST_CASE("bad partition sizes are refused") {
   CHECK_FALSE(partition::reserve(heap_layout{12345, 2}, 0).ok());
   CHECK_FALSE(partition::reserve(heap_layout{1ull << 40, 64}, 0).ok());  // 64 TiB does not fit
+}
+
+TEST_CASE("the partition may be advised onto huge pages; the advice fails only without THP") {
+  heap_layout layout{32ull << 20, 2};
+  auto reserved = partition::reserve(layout, 0);
+  REQUIRE_MESSAGE(reserved.ok(), reserved.status().ToString());
+  if (thp_mode() == "madvise") CHECK(thp_eligible(reserved->begin()) == 0);  // not before the advice
+  const bool advised = reserved->advise_huge_pages();
+  CHECK(advised == (thp_mode() != "never"));
+  if (advised) CHECK(thp_eligible(reserved->begin()) == 1);
+  auto* bytes = static_cast<unsigned char*>(reserved->begin());
+  std::memset(bytes, 0x11, 4ull << 20);  // still ordinary memory
+  CHECK(bytes[(4ull << 20) - 1] == 0x11);
 }

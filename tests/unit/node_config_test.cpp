@@ -68,3 +68,14 @@ TEST_CASE("DRUST_MUTEX_LEASES takes on or off (on by default), and any other val
   CHECK(error_of(node_config::from_environment()) ==
         "DRUST_MUTEX_LEASES='1' is neither 'on' nor 'off' (mutex leases; docs/design/sync.md)");
 }
+
+TEST_CASE("DRUST_HUGE_PAGES takes on or off (on by default), and any other value is an error that names it") {
+  CHECK(node_config::from_environment()->huge_pages);
+  {
+    scoped_variable off("DRUST_HUGE_PAGES", "off");
+    CHECK_FALSE(node_config::from_environment()->huge_pages);
+  }
+  scoped_variable bad("DRUST_HUGE_PAGES", "2M");
+  CHECK(error_of(node_config::from_environment()) ==
+        "DRUST_HUGE_PAGES='2M' is neither 'on' nor 'off' (huge pages for the heap; docs/design/heap.md)");
+}

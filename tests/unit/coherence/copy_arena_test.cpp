@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "../huge_pages.hpp"
 #include "coherence/copy_arena.hpp"
 
 using drust::coherence::copy_arena;
@@ -59,4 +60,28 @@ TEST_CASE("a freed block is handed out again for its class; large blocks go back
   CHECK(arena.bytes_held() == held + (1 << 20));
   arena.deallocate(large, 1 << 20, 16);
   CHECK(arena.bytes_held() == held);
+}
+
+TEST_CASE("with huge pages, a block of 2 MiB or more is 2 MiB-aligned and advised onto huge pages") {
+  constexpr std::size_t two_mib = std::size_t{2} << 20;
+  copy_arena arena(/*huge_pages=*/true);
+  auto* large = static_cast<unsigned char*>(arena.allocate(3 * two_mib + 4096, 16));
+  CHECK(reinterpret_cast<std::uintptr_t>(large) % two_mib == 0);
+  std::memset(large, 0x5a, 3 * two_mib + 4096);  // all of it is usable
+  CHECK(large[3 * two_mib + 4095] == 0x5a);
+  if (thp_mode() != "never") CHECK(thp_eligible(large) == 1);
+  arena.deallocate(large, 3 * two_mib + 4096, 16);
+
+  // Without huge pages (the default), and for blocks under 2 MiB, no advice: under the "madvise"
+  // policy the kernel then keeps them on 4 KiB pages.
+  copy_arena plain;
+  void* block = plain.allocate(4 * two_mib, 16);
+  copy_arena huge(/*huge_pages=*/true);
+  void* small = huge.allocate(1 << 20, 16);
+  if (thp_mode() == "madvise") {
+    CHECK(thp_eligible(block) == 0);
+    CHECK(thp_eligible(small) == 0);
+  }
+  plain.deallocate(block, 4 * two_mib, 16);
+  huge.deallocate(small, 1 << 20, 16);
 }
