@@ -35,20 +35,6 @@ TEST_CASE("without drun: a one-node cluster with the defaults; the read mirror o
   CHECK(config->read_mirror);
 }
 
-TEST_CASE("DRUST_MIRROR takes on or off, and any other value is an error that names it") {
-  {
-    scoped_variable off("DRUST_MIRROR", "off");
-    CHECK_FALSE(node_config::from_environment()->read_mirror);
-  }
-  {
-    scoped_variable on("DRUST_MIRROR", "on");
-    CHECK(node_config::from_environment()->read_mirror);
-  }
-  scoped_variable bad("DRUST_MIRROR", "yes");
-  CHECK(error_of(node_config::from_environment()) ==
-        "DRUST_MIRROR='yes' is neither 'on' nor 'off' (the read mirror; docs/design/coherence.md)");
-}
-
 TEST_CASE("sizes and percentages: a value that is not one names the variable") {
   {
     scoped_variable bad("DRUST_CACHE_SIZE", "12MB");
@@ -58,24 +44,32 @@ TEST_CASE("sizes and percentages: a value that is not one names the variable") {
   CHECK(error_of(node_config::from_environment()) == "DRUST_HEAP_PRESSURE=101 is not a percentage from 1 to 100");
 }
 
-TEST_CASE("DRUST_MUTEX_LEASES takes on or off (on by default), and any other value is an error that names it") {
-  CHECK(node_config::from_environment()->mutex_leases);
-  {
-    scoped_variable off("DRUST_MUTEX_LEASES", "off");
-    CHECK_FALSE(node_config::from_environment()->mutex_leases);
+// The on/off switches: each is on by default, takes "on" and "off", and refuses anything else with
+// a message that names the variable and what it switches.
+TEST_CASE("DRUST_MIRROR, DRUST_MUTEX_LEASES and DRUST_HUGE_PAGES take on or off (on by default)") {
+  struct on_off_switch {
+    const char* name;
+    bool node_config::*field;
+    const char* what;
+  };
+  const on_off_switch switches[] = {
+      {"DRUST_MIRROR", &node_config::read_mirror, "the read mirror; docs/design/coherence.md"},
+      {"DRUST_MUTEX_LEASES", &node_config::mutex_leases, "mutex leases; docs/design/sync.md"},
+      {"DRUST_HUGE_PAGES", &node_config::huge_pages, "huge pages for the heap; docs/design/heap.md"},
+  };
+  for (const on_off_switch& setting : switches) {
+    CAPTURE(setting.name);
+    CHECK((*node_config::from_environment()).*setting.field);
+    {
+      scoped_variable off(setting.name, "off");
+      CHECK_FALSE((*node_config::from_environment()).*setting.field);
+    }
+    {
+      scoped_variable on(setting.name, "on");
+      CHECK((*node_config::from_environment()).*setting.field);
+    }
+    scoped_variable bad(setting.name, "yes");
+    CHECK(error_of(node_config::from_environment()) ==
+          std::string(setting.name) + "='yes' is neither 'on' nor 'off' (" + setting.what + ")");
   }
-  scoped_variable bad("DRUST_MUTEX_LEASES", "1");
-  CHECK(error_of(node_config::from_environment()) ==
-        "DRUST_MUTEX_LEASES='1' is neither 'on' nor 'off' (mutex leases; docs/design/sync.md)");
-}
-
-TEST_CASE("DRUST_HUGE_PAGES takes on or off (on by default), and any other value is an error that names it") {
-  CHECK(node_config::from_environment()->huge_pages);
-  {
-    scoped_variable off("DRUST_HUGE_PAGES", "off");
-    CHECK_FALSE(node_config::from_environment()->huge_pages);
-  }
-  scoped_variable bad("DRUST_HUGE_PAGES", "2M");
-  CHECK(error_of(node_config::from_environment()) ==
-        "DRUST_HUGE_PAGES='2M' is neither 'on' nor 'off' (huge pages for the heap; docs/design/heap.md)");
 }
