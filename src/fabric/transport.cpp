@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <type_traits>
 
 #include "common/cpu_relax.hpp"
@@ -349,15 +350,7 @@ absl::Status transport::wait_until(::std::atomic<int>& done, int peer, steady_cl
   // not ring while one polls; the last to leave looks once more, stop_polling), a request
   // deferred here wakes it, replies and completions are polled for by their waiters, and a
   // waiter that stops polling to sleep leaves the parked count first (wait_asleep).
-  start_polling();
-  struct leave_guard {
-    transport* self;
-    bool polling = true;
-    void stop_polling() {
-      if (::std::exchange(polling, false)) self->stop_polling();
-    }
-    ~leave_guard() { stop_polling(); }
-  } leave{this};
+  ::std::optional<polling> polls_itself(::std::in_place, *this);  // reset before sleeping
   // In adaptive and sleep mode a caller spins only briefly (adaptive: not at all while its waits
   // have been longer than that), then sleeps (wait_asleep); the progress thread itself must keep
   // polling, and so does a caller in spin mode.
@@ -388,7 +381,7 @@ absl::Status transport::wait_until(::std::atomic<int>& done, int peer, steady_cl
       nap = microseconds(1);
     }
     if (may_sleep && now - idle_since >= spin_for) {
-      leave.stop_polling();
+      polls_itself.reset();
       absl::Status slept = wait_asleep(done, peer, deadline, what);
       caller_spin_.waited(steady_clock::now() - started);
       return slept;
