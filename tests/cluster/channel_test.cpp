@@ -2,7 +2,6 @@
 // the work and checks every value; a failed check ends its job): producers on every node, a
 // bounded channel's back-pressure, a receiver moved to another node, unique_ptr values, on 2 and
 // 4 nodes over shm and 2 nodes over tcp;ofi_rxm; and a recv() blocked when a sending node dies.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <string>

@@ -4,12 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <iterator>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "subprocess.hpp"
+#include "text_match.hpp"
 
 namespace drust_test {
 
@@ -31,12 +30,6 @@ inline void check_ok(const process_result& result) {
   REQUIRE_FALSE(result.timed_out);
   CHECK(result.exit_code == 0);
   CHECK(result.out.find("result ok") != std::string::npos);
-}
-
-// How many times `pattern` (a regular expression) matches in `text`.
-inline int count_of(const std::string& text, const std::string& pattern) {
-  const std::regex expression(pattern);
-  return static_cast<int>(std::distance(std::sregex_iterator(text.begin(), text.end(), expression), std::sregex_iterator()));
 }
 
 }  // namespace drust_test

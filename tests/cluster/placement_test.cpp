@@ -1,7 +1,6 @@
 // Spawn placement under drun on 4 nodes (shm), each offering 2 cores: data affinity (also while
 // the controller's load table still counts threads that have ended), drust::on, and a burst of
 // threads spreading evenly over the cluster's cores (apps/placement_app.cpp).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <string>

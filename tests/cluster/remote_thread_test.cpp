@@ -1,17 +1,16 @@
 // A remote thread end to end, under drun on 2 and 4 nodes: the callable runs in another process
 // (another pid, another node id) and join waits for it to finish.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <filesystem>
 #include <map>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
 
 #include "subprocess.hpp"
+#include "text_match.hpp"
 
 using namespace std::chrono_literals;
 
@@ -35,27 +34,26 @@ void check_remote_threads(int nodes, const std::string& provider) {
   REQUIRE_FALSE(result.timed_out);
   CHECK(result.exit_code == 0);
 
-  std::smatch match;
-  REQUIRE(std::regex_search(result.out, match, std::regex(R"(main node=(\d+) pid=(\d+) nodes=(\d+))")));
-  const int main_node = std::stoi(match[1]);
-  const int main_pid = std::stoi(match[2]);
+  auto main_line = drust_test::search(result.out, R"(main node=(\d+) pid=(\d+) nodes=(\d+))");
+  REQUIRE(main_line.has_value());
+  const int main_node = std::stoi((*main_line)[1]);
+  const int main_pid = std::stoi((*main_line)[2]);
   CHECK(main_node == 0);
-  CHECK(std::stoi(match[3]) == nodes);
+  CHECK(std::stoi((*main_line)[3]) == nodes);
 
   std::map<int, int> pid_of_node;
   std::set<unsigned long long> bases;
-  std::regex thread_pattern(R"(thread node=(\d+) pid=(\d+) expected=(\d+) heap=(\d+)\+(\d+))");
-  for (auto it = std::sregex_iterator(result.out.begin(), result.out.end(), thread_pattern); it != std::sregex_iterator(); ++it) {
-    int node = std::stoi((*it)[1]);
-    int pid = std::stoi((*it)[2]);
-    CHECK(node == std::stoi((*it)[3]));  // it ran where drust::on sent it
+  for (const auto& thread_line : drust_test::search_all(result.out, R"(thread node=(\d+) pid=(\d+) expected=(\d+) heap=(\d+)\+(\d+))")) {
+    int node = std::stoi(thread_line[1]);
+    int pid = std::stoi(thread_line[2]);
+    CHECK(node == std::stoi(thread_line[3]));  // it ran where drust::on sent it
     CHECK(node != main_node);
     CHECK(pid != main_pid);              // in another process
     pid_of_node[node] = pid;
     // The node's heap partition sits at the fixed base plus node times the partition size: the
     // same base for every node (0x1000'0000'0000, another one under the sanitizers:
     // src/heap/partition.hpp), 2 MiB-aligned.
-    const unsigned long long heap_begin = std::stoull((*it)[4]), heap_bytes = std::stoull((*it)[5]);
+    const unsigned long long heap_begin = std::stoull(thread_line[4]), heap_bytes = std::stoull(thread_line[5]);
     CHECK(heap_bytes > 0);
     const unsigned long long base = heap_begin - static_cast<unsigned long long>(node) * heap_bytes;
     CHECK(base % (2ull << 20) == 0);

@@ -2,7 +2,6 @@
 // work and checks every value; a wrong value ends its job with a message, a crash ends it with the
 // signal): element accesses never move storage whose colours ran out, and readers on other nodes
 // never see a stale copy of it. Every run has a hard timeout of two minutes (cluster_app.hpp).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <string>

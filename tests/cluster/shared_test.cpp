@@ -1,11 +1,9 @@
 // drust::std::shared_ptr across real node processes, on 2 and 4 nodes, over shm and tcp;ofi_rxm
 // (tests/cluster/apps/shared_app.cpp does the work and checks every value, the single destruction
 // at the home, the freed blocks and the message bound on every node; a failed check ends its job).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -26,15 +24,15 @@ void check_settled(int nodes, const std::string& provider, std::vector<std::stri
   auto result = run_shared_app(nodes, provider, arguments);
   drust_test::check_ok(result);
   INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
-  const std::regex settled(R"(settled node=(\d+) destroyed=(\d+) .* acquire_messages=(\d+) release_messages=(\d+))");
+  const std::string settled = R"(settled node=(\d+) destroyed=(\d+) .* acquire_messages=(\d+) release_messages=(\d+))";
   int lines = 0;
   int destroyed = 0;
-  for (auto it = std::sregex_iterator(result.out.begin(), result.out.end(), settled); it != std::sregex_iterator(); ++it) {
+  for (const auto& line : drust_test::search_all(result.out, settled)) {
     ++lines;
-    const int node = std::stoi((*it)[1]);
-    destroyed += std::stoi((*it)[2]);
-    if (node == home) CHECK(std::stoi((*it)[2]) == 1);
-    CHECK(std::stoi((*it)[3]) + std::stoi((*it)[4]) <= 20);
+    const int node = std::stoi(line[1]);
+    destroyed += std::stoi(line[2]);
+    if (node == home) CHECK(std::stoi(line[2]) == 1);
+    CHECK(std::stoi(line[3]) + std::stoi(line[4]) <= 20);
   }
   CHECK(lines == nodes);
   CHECK(destroyed == 1);

@@ -2,7 +2,6 @@
 // the work and checks every value; a failed check ends its job): mutex, condition_variable,
 // sync::mutex<T>, atomic, latch and barrier on 2 and 4 nodes over shm, and on 2 nodes over
 // tcp;ofi_rxm; and a thread blocked in lock() when the mutex's home node dies gets an error.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <string>

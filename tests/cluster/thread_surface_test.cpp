@@ -2,7 +2,6 @@
 // arguments of every serialized kind, member functions through handles, relocated lambdas,
 // jthread stop across nodes, async and promises, closures refused before they run, and an
 // uncaught remote exception ending the job. Each run has a hard timeout (run_cluster_app).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <string>

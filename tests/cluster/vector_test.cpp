@@ -1,12 +1,10 @@
 // drust::std::vector and drust::std::string across real node processes, on 2 and 4 nodes, over shm
 // and tcp;ofi_rxm (tests/cluster/apps/vector_app.cpp does the work and checks every value; a wrong
 // value ends its job with a message).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <chrono>
 #include <cstdint>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -34,13 +32,11 @@ void check_chunks(int nodes, const std::string& provider) {
   CHECK(count_of(result.out, R"(chunk node=\d+ chunk=\d+ generation=1 )") == nodes);
   CHECK(count_of(result.out, R"(chunk node=\d+ chunk=\d+ generation=2 )") == nodes);
   // Each remote reader read about one chunk (524288 bytes), never the whole vector (4 MiB).
-  const std::regex reads(
-      R"(chunk node=\d+ chunk=\d+ generation=\d read_bytes=(\d+) chunk_bytes=(\d+))");
+  const std::string reads = R"(chunk node=\d+ chunk=\d+ generation=\d read_bytes=(\d+) chunk_bytes=(\d+))";
   int remote_readers = 0;
-  for (auto match = std::sregex_iterator(result.out.begin(), result.out.end(), reads);
-       match != std::sregex_iterator(); ++match) {
-    const std::uint64_t bytes = std::stoull((*match)[1]);
-    const std::uint64_t chunk = std::stoull((*match)[2]);
+  for (const auto& match : drust_test::search_all(result.out, reads)) {
+    const std::uint64_t bytes = std::stoull(match[1]);
+    const std::uint64_t chunk = std::stoull(match[2]);
     CHECK((bytes == 0 || (bytes >= chunk && bytes < 2 * chunk)));
     if (bytes != 0) ++remote_readers;
   }

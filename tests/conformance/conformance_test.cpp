@@ -1,7 +1,6 @@
 // The conformance suite: the same cases (conformance_cases.hpp) against std in one process and
 // against drust::std on a 4-node cluster, shm and tcp; every case's observable result must be the
 // same. Each run has a hard timeout.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <map>

@@ -1,6 +1,5 @@
 // The cluster file parser and the job plan: every kind of bad input gets its own error, naming the
 // field and what was found; good input gives the right values.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <cstdlib>

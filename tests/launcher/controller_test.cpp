@@ -1,7 +1,6 @@
 // The controller driven in-process: raw sockets play the nodes and strangers, the test pumps the
 // event loop. Covers the bootstrap handshake, refusals and the reports nodes send later; and the
 // pure parts beside it: placement advice and the drun --stats table.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <unistd.h>

@@ -1,7 +1,6 @@
 // drun with real drust programs (tests/launcher/apps, linked with drust_dep): the node runtime's
 // __wrap_main does the node side of the bootstrap. Exit statuses, a killed node, SIGTERM, a
 // stranger at the controller, a refused executable, placement advice and --stats, end to end.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <signal.h>
@@ -14,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -159,12 +157,12 @@ TEST_CASE("drun killed by SIGKILL takes its nodes with it; the next drun removes
 
 TEST_CASE("a stranger at the controller is refused while the job finishes normally") {
   drust_test::background_process job_process({drun, "-n", "2", sleeper_app, "2000"});
-  std::regex controller_line(R"(controller (\S+:\d+))");
-  std::smatch match;
-  auto line = job_process.wait_for_line([&](const std::string& l) { return std::regex_search(l, controller_line); }, 30s);
+  const std::string controller_line = R"(controller (\S+:\d+))";
+  auto line = job_process.wait_for_line([&](const std::string& l) { return drust_test::matches(l, controller_line); }, 30s);
   REQUIRE(line.has_value());
-  REQUIRE(std::regex_search(*line, match, controller_line));
-  auto address = drust::control::split_host_port(match[1].str());
+  auto match = drust_test::search(*line, controller_line);
+  REQUIRE(match.has_value());
+  auto address = drust::control::split_host_port((*match)[1]);
   REQUIRE(address.ok());
 
   auto stranger = drust::control::connect_tcp(address->first, address->second, 2s);
@@ -210,9 +208,9 @@ TEST_CASE("--stats: every node sends its counters at the end, and drun prints a 
   }
   // A row per node, from the node itself: its heap is --heap, and it counts allocations for both nodes.
   for (int node = 0; node < 2; ++node) {
-    CHECK(std::regex_search(lines[static_cast<std::size_t>(3 + node)],
-                            std::regex("^ +" + std::to_string(node) + R"( +\d+\.\d/64\.0 +\d+ +\d+/\d+ +\d+ +\S+ +)"
-                                       R"((-|\d+\.\d)/\d+/\d+ +\d+ +\d+/\d+ +\d+/\d+ +\d+/\d+ +\d+ +\d+\.\d$)")));
+    CHECK(drust_test::matches(lines[static_cast<std::size_t>(3 + node)],
+                              "^ +" + std::to_string(node) + R"( +\d+\.\d/64\.0 +\d+ +\d+/\d+ +\d+ +\S+ +)"
+                              R"((-|\d+\.\d)/\d+/\d+ +\d+ +\d+/\d+ +\d+/\d+ +\d+/\d+ +\d+ +\d+\.\d$)"));
   }
 
   // Without --stats: no table, and no line of drun's at all.
@@ -237,8 +235,8 @@ TEST_CASE("a node running another build of the program is refused") {
   INFO("stderr: " << result.err);
   REQUIRE_FALSE(result.timed_out);
   CHECK(result.exit_code == 1);
-  CHECK(std::regex_search(result.err, std::regex(R"(drun: node 1 \(host localhost, pid \d+\) runs a different executable )"
-                                                 R"(\(build id \S+\) than node 0 \(build id \S+\): build once and copy )"
-                                                 R"(the same binary to every host)")));
+  CHECK(drust_test::matches(result.err, R"(drun: node 1 \(host localhost, pid \d+\) runs a different executable )"
+                                        R"(\(build id \S+\) than node 0 \(build id \S+\): build once and copy )"
+                                        R"(the same binary to every host)"));
   fs::remove_all(directory);
 }

@@ -4,10 +4,10 @@
 
 #include <chrono>
 #include <map>
-#include <regex>
 #include <string>
 
 #include "subprocess.hpp"
+#include "text_match.hpp"
 
 namespace drust_test {
 
@@ -22,13 +22,10 @@ struct started_job {
 // Waits until drun reports that every node is ready, collecting the job id and the pids.
 inline started_job wait_until_started(background_process& process, std::chrono::milliseconds timeout) {
   started_job job;
-  std::regex node_line(R"(drun: node (\d+) pid (\d+))");
-  std::regex job_line(R"(drun: job ([0-9a-f]{16}))");
   auto ready = process.wait_for_stderr_line(
       [&](const std::string& line) {
-        std::smatch match;
-        if (std::regex_search(line, match, node_line)) job.pids[std::stoi(match[1])] = std::stoi(match[2]);
-        if (std::regex_search(line, match, job_line)) job.job_id = match[1];
+        if (auto node = search(line, R"(drun: node (\d+) pid (\d+))")) job.pids[std::stoi((*node)[1])] = std::stoi((*node)[2]);
+        if (auto id = search(line, R"(drun: job ([0-9a-f]{16}))")) job.job_id = (*id)[1];
         return contains(line, "every node is ready");
       },
       timeout);

@@ -1,7 +1,6 @@
 // drun's process management, with fake nodes (fake_node.cpp) that speak the bootstrap protocol and
 // misbehave on request: exit statuses, killed nodes, signals, strangers, refused executables,
 // timeouts, output tagging, the nodes' environment, bad cluster files and ssh (through a fake ssh).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <sched.h>
 
@@ -14,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -56,9 +54,8 @@ fs::path write_file(const fs::path& path, const std::string& text) {
 // The pids drun --verbose printed, from a finished run.
 std::map<int, pid_t> pids_in(const std::string& err) {
   std::map<int, pid_t> pids;
-  std::regex node_line(R"(drun: node (\d+) pid (\d+))");
-  for (auto it = std::sregex_iterator(err.begin(), err.end(), node_line); it != std::sregex_iterator(); ++it) {
-    pids[std::stoi((*it)[1])] = std::stoi((*it)[2]);
+  for (const auto& line : drust_test::search_all(err, R"(drun: node (\d+) pid (\d+))")) {
+    pids[std::stoi(line[1])] = std::stoi(line[2]);
   }
   return pids;
 }
@@ -156,12 +153,12 @@ TEST_CASE("a second signal kills nodes that ignore the first") {
 
 TEST_CASE("a connection without the cookie gets an error frame and is closed; the job finishes normally") {
   drust_test::background_process job_process({drun, "-n", "2", fake_node, "--print-info", "--sleep-ms=1500"});
-  std::smatch match;
-  std::regex info_line(R"(fake node 0 pid \d+ controller ([^ ]+) job)");
-  auto line = job_process.wait_for_line([&](const std::string& l) { return std::regex_search(l, info_line); }, 10s);
+  const std::string info_line = R"(fake node 0 pid \d+ controller ([^ ]+) job)";
+  auto line = job_process.wait_for_line([&](const std::string& l) { return drust_test::matches(l, info_line); }, 10s);
   REQUIRE(line.has_value());
-  REQUIRE(std::regex_search(*line, match, info_line));
-  auto address = drust::control::split_host_port(match[1].str());
+  auto match = drust_test::search(*line, info_line);
+  REQUIRE(match.has_value());
+  auto address = drust::control::split_host_port((*match)[1]);
   REQUIRE(address.ok());
 
   auto stranger = drust::control::connect_tcp(address->first, address->second, 2s);
@@ -289,10 +286,10 @@ TEST_CASE("--stats prints a table of every node's counters after the job") {
   const std::vector<std::string> hit_rates = {"-", "75\\.0", "75\\.0"};
   for (int node = 0; node < 3; ++node) {
     std::string k = std::to_string(node);
-    CHECK(std::regex_search(lines[static_cast<std::size_t>(3 + node)],
-                            std::regex("^ +" + k + " +" + k + "\\.0/64\\.0 +0 +" + k + "/1 +0 +0B +" +
-                                       hit_rates[static_cast<std::size_t>(node)] + "/" + k + "/0 +" +
-                                       std::to_string(10 + node) + " +0/0 +0/0 +0/0 +" + k + " +" + k + "\\.5$")));
+    CHECK(drust_test::matches(lines[static_cast<std::size_t>(3 + node)],
+                              "^ +" + k + " +" + k + "\\.0/64\\.0 +0 +" + k + "/1 +0 +0B +" +
+                                  hit_rates[static_cast<std::size_t>(node)] + "/" + k + "/0 +" +
+                                  std::to_string(10 + node) + " +0/0 +0/0 +0/0 +" + k + " +" + k + "\\.5$"));
   }
 
   // Nodes that send no stats get a row that says so, and are not waited for.
@@ -300,14 +297,14 @@ TEST_CASE("--stats prints a table of every node's counters after the job") {
   INFO("stderr: " << silent.err);
   CHECK(silent.exit_code == 0);
   CHECK(silent.seconds < 2);
-  CHECK(std::regex_search(silent.err, std::regex("\n +1  no stats: the node ended before it sent them\n")));
+  CHECK(drust_test::matches(silent.err, "\n +1  no stats: the node ended before it sent them\n"));
 
   // A node that ignores shutdown is killed after 2 s, and drun still ends.
   auto stubborn = drust_test::run_process({drun, "--stats", "-n", "2", fake_node, "--send-stats", "--ignore-shutdown"},
                                           run_limit);
   CHECK(stubborn.exit_code == 0);
   CHECK(stubborn.seconds < 6);
-  CHECK(std::regex_search(stubborn.err, std::regex("\n +1  no stats")));
+  CHECK(drust_test::matches(stubborn.err, "\n +1  no stats"));
 
   // Without --stats there is no table.
   auto quiet = drust_test::run_process({drun, "-n", "2", fake_node, "--send-stats"}, run_limit);
@@ -350,9 +347,9 @@ TEST_CASE("every node gets the DRUST_* variables of the bootstrap contract") {
     CHECK(contains(result.out, prefix + "DRUST_HEAP_PRESSURE=90\n"));
     CHECK(contains(result.out, prefix + "DRUST_CORES=3\n"));
     CHECK(contains(result.out, prefix + "DRUST_FABRIC_HOST=127.0.0.1\n"));
-    CHECK(std::regex_search(result.out, std::regex(prefix + "DRUST_JOB=[0-9a-f]{16}\n")));
-    CHECK(std::regex_search(result.out, std::regex(prefix + "DRUST_COOKIE=[0-9a-f]{32}\n")));
-    CHECK(std::regex_search(result.out, std::regex(prefix + "DRUST_CONTROLLER=127\\.0\\.0\\.1:\\d+\n")));
+    CHECK(drust_test::matches(result.out, prefix + "DRUST_JOB=[0-9a-f]{16}\n"));
+    CHECK(drust_test::matches(result.out, prefix + "DRUST_COOKIE=[0-9a-f]{32}\n"));
+    CHECK(drust_test::matches(result.out, prefix + "DRUST_CONTROLLER=127\\.0\\.0\\.1:\\d+\n"));
   }
 
   auto tuned = drust_test::run_process(
@@ -398,10 +395,10 @@ std::vector<int> own_cpus() {
 
 // "node K CPUS=a,b" of node K, as numbers.
 std::vector<int> printed_cpus(const std::string& out, int node) {
-  std::smatch found;
   std::vector<int> cpus;
-  if (!std::regex_search(out, found, std::regex("node " + std::to_string(node) + " CPUS=([0-9,]*)\n"))) return cpus;
-  std::stringstream list(found[1].str());
+  auto found = drust_test::search(out, "node " + std::to_string(node) + " CPUS=([0-9,]*)\n");
+  if (!found) return cpus;
+  std::stringstream list((*found)[1]);
   for (std::string cpu; std::getline(list, cpu, ',');) cpus.push_back(std::stoi(cpu));
   return cpus;
 }
@@ -550,7 +547,7 @@ TEST_CASE("remote nodes are started through ssh, their arguments quoted, their f
   CHECK(contains(result.out, "node 0 DRUST_FABRIC_HOST=remote-a\n"));
   CHECK(contains(result.out, "node 1 DRUST_FABRIC_HOST=127.0.0.1\n"));  // the controller's host: reachable from remote-a
   CHECK(contains(result.out, "node 2 DRUST_CORES=2\n"));
-  CHECK(std::regex_search(result.out, std::regex("node 0 DRUST_CORES=[1-9]")));  // asked through ssh getconf
+  CHECK(drust_test::matches(result.out, "node 0 DRUST_CORES=[1-9]"));  // asked through ssh getconf
   CHECK(contains(result.err, "(ssh to remote-a)"));
 
   std::ifstream log_file(log);
@@ -558,9 +555,9 @@ TEST_CASE("remote nodes are started through ssh, their arguments quoted, their f
   CHECK(contains(log_text, "remote-a getconf _NPROCESSORS_ONLN"));
   CHECK(contains(log_text, "DRUST_PROGRESS=spin"));  // forwarded on the remote command line
   CHECK(contains(log_text, "DRUST_MIRROR=off"));
-  std::smatch job;
-  REQUIRE(std::regex_search(result.out, job, std::regex("job ([0-9a-f]{16})")));
-  CHECK(contains(log_text, "remote-a rm -f /dev/shm/drust-" + job[1].str() + "-*"));
+  auto job = drust_test::search(result.out, "job ([0-9a-f]{16})");
+  REQUIRE(job.has_value());
+  CHECK(contains(log_text, "remote-a rm -f /dev/shm/drust-" + (*job)[1] + "-*"));
   fs::remove_all(directory);
 }
 

@@ -4,12 +4,10 @@
 // ("was killed by SIGKILL", status 137), never a node that ended because of it, and no node may
 // abort with an uncaught error of the loss (SIGABRT): such a thread ends with a line that names
 // the failed node. Every process gone and no /dev/shm file left, as for any failure.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <signal.h>
 
 #include <chrono>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -33,11 +31,10 @@ constexpr auto run_limit = 120s;  // from drun's start: the whole job, waits inc
 // The first of drun's lines about a node's end ("drun: node 2 (host localhost, pid 12) was killed
 // by SIGKILL; stopping the job"): the one that names the job's cause. Empty when there is none.
 std::string first_node_end_line(const std::string& err) {
-  static const std::regex node_end(R"(drun: node \d+ \(host [^,]+, pid \d+\) .*)");
   std::istringstream lines(err);
   std::string line;
   while (std::getline(lines, line)) {
-    if (std::regex_match(line, node_end)) return line;
+    if (drust_test::matches_whole(line, R"(drun: node \d+ \(host [^,]+, pid \d+\) .*)")) return line;
   }
   return {};
 }

@@ -6,7 +6,6 @@
 //
 // Two parts (meson runs each as its own test): "local" needs nothing; "netns" needs root and
 // network namespaces and exits 77 (meson's skip) without them, saying why.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <dirent.h>
@@ -20,7 +19,6 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -142,12 +140,12 @@ TEST_SUITE("local") {
            cluster.string(), fake_node, "--print-env", "--echo-stdin", "--sleep-ms=3000"},
           {"PATH=" + recording_ssh_directory + ":" + drust_test::env_or("PATH", "/usr/bin:/bin"),
            "RECORDING_SSH_LOG=" + log.string(), "REMOTE_SHELL=" + shell});
-      std::smatch match;
       auto cookie_line = job.wait_for_line(
           [](const std::string& line) { return contains(line, "node 0 DRUST_COOKIE="); }, run_limit);
       REQUIRE(cookie_line.has_value());
-      REQUIRE(std::regex_search(*cookie_line, match, std::regex("DRUST_COOKIE=([0-9a-f]{32})$")));
-      const std::string cookie = match[1];
+      auto match = drust_test::search(*cookie_line, "DRUST_COOKIE=([0-9a-f]{32})$");
+      REQUIRE(match.has_value());
+      const std::string cookie = (*match)[1];
       // While the job runs (node 0 sleeps 3 s once it started): no process shows the cookie.
       REQUIRE(job.wait_for_stderr_line(
                      [](const std::string& line) { return contains(line, "every node is ready"); }, run_limit)
@@ -185,7 +183,7 @@ TEST_SUITE("local") {
     REQUIRE_FALSE(result.timed_out);
     CHECK(result.exit_code == 0);
     const std::string cookie = read_file(cookie_file);
-    REQUIRE(std::regex_match(cookie, std::regex("[0-9a-f]{32}")));
+    REQUIRE(drust_test::matches_whole(cookie, "[0-9a-f]{32}"));
     CHECK(contains(result.out, "node 0: started with a cookie: yes\n"));
     CHECK(contains(result.out, "node 0: DRUST_COOKIE in its environment now: no\n"));
     CHECK(contains(result.out, "child: no DRUST_COOKIE\n"));
@@ -290,12 +288,12 @@ TEST_SUITE("netns") {
   TEST_CASE("--netns: the controller listens on the bridge address only, and the job's lock files are mode 0600") {
     drust_test::background_process job({drun, "--verbose", "-n", "2", "--netns", "--heap", "64MiB", sleeper_app, "60000"});
     drust_test::started_job started = drust_test::wait_until_started(job, run_limit);
-    std::smatch match;
     auto bridge_line = job.wait_for_stderr_line(
         [](const std::string& line) { return contains(line, "drun: network: bridge "); }, 1s);
     REQUIRE(bridge_line.has_value());
-    REQUIRE(std::regex_search(*bridge_line, match, std::regex(R"( at (\d+\.\d+\.\d+\.\d+))")));
-    const std::string bridge_address = match[1];
+    auto match = drust_test::search(*bridge_line, R"( at (\d+\.\d+\.\d+\.\d+))");
+    REQUIRE(match.has_value());
+    const std::string bridge_address = (*match)[1];
     std::set<std::string> listening = listening_addresses(job.pid());
     INFO("drun listens on: " << joined(listening) << "; the bridge is at " << bridge_address);
     REQUIRE(listening.size() == 1);

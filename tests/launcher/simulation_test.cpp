@@ -7,7 +7,6 @@
 // One doctest suite per part, each run by its own meson test (--test-suite=<part>): a part whose
 // facility this machine lacks (root, a writable cgroup with the cpu controller, network
 // namespaces) exits 77, meson's skip, saying why. The errors part needs nothing.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 #include <net/if.h>
 #include <signal.h>
@@ -19,7 +18,6 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -99,17 +97,15 @@ std::string joined(const std::vector<std::string>& words) {
 }
 
 std::string job_id_in(const std::string& drun_stderr) {
-  std::smatch match;
-  std::regex job_line(R"(drun: job ([0-9a-f]{16}))");
-  return std::regex_search(drun_stderr, match, job_line) ? match[1].str() : "";
+  auto match = drust_test::search(drun_stderr, R"(drun: job ([0-9a-f]{16}))");
+  return match ? (*match)[1] : "";
 }
 
 // The first number after `key=` in `text`, or nullopt.
 std::optional<double> number_after(const std::string& text, const std::string& key) {
-  std::smatch match;
-  std::regex pattern(key + R"(=(-?[0-9.]+))");
-  if (!std::regex_search(text, match, pattern)) return std::nullopt;
-  return std::stod(match[1]);
+  auto match = drust_test::search(text, key + R"(=(-?[0-9.]+))");
+  if (!match) return std::nullopt;
+  return std::stod((*match)[1]);
 }
 
 bool command_works(const std::string& command) {
@@ -365,20 +361,18 @@ TEST_SUITE("netns") {
     CHECK(contains(result.err, "drun: provider tcp;ofi_rxm"));
 
     // Each node sees only its loopback and its own eth0, at the address drun gave it.
-    std::smatch match;
     for (int node : {0, 1}) {
-      std::regex planned("drun: network: node " + std::to_string(node) + " in namespace drust-" +
-                         job_id + "-n" + std::to_string(node) +
-                         R"( at (10\.\d+\.\d+\.\d+) \(eth0\))");
-      REQUIRE(std::regex_search(result.err, match, planned));
-      const std::string address = match[1];
+      auto planned = drust_test::search(result.err, "drun: network: node " + std::to_string(node) +
+                                                        " in namespace drust-" + job_id + "-n" + std::to_string(node) +
+                                                        R"( at (10\.\d+\.\d+\.\d+) \(eth0\))");
+      REQUIRE(planned.has_value());
+      const std::string address = (*planned)[1];
       CHECK(contains(result.out, "interfaces node=" + std::to_string(node) +
                                      " lo=127.0.0.1,eth0=" + address + "\n"));
       // The node joined the controller (on the bridge) from that address, not from loopback.
       CHECK(contains(result.err, "said hello from " + address + ":"));
     }
-    CHECK(std::regex_search(result.err, match,
-                            std::regex(R"(drun: controller (10\.\d+\.\d+\.\d+):\d+)")));
+    CHECK(drust_test::matches(result.err, R"(drun: controller (10\.\d+\.\d+\.\d+):\d+)"));
     CHECK(contains(result.out, "sum node=1 value=" + std::to_string(3L * 256 * 1024) + "\n"));
     // Node 1 read node 0's 2 MiB vector through node 0's eth0.
     auto sent = number_after(result.out, "tx_bytes");

@@ -1,6 +1,5 @@
 // fabric::doorbell: how a peer wakes a node's sleeping progress thread, and why it does not while
 // one of the node's threads polls for itself (src/fabric/doorbell.hpp, "Pollers").
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <unistd.h>
 

@@ -1,6 +1,5 @@
 // What a node reads from drun through DRUST_* variables (runtime/node_config.cpp): the values it
 // takes, and an error naming the variable for each value it refuses.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "runtime/node_config.hpp"
 
 #include <doctest/doctest.h>

@@ -2,7 +2,6 @@
 //
 // The rule is checked at compile time, so most of this file is static_asserts; the test cases
 // check the messages that a refused type produces.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <array>

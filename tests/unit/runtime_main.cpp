@@ -1,6 +1,5 @@
 // The main of the unit tests that use drust's handles: it starts this process's node runtime (a
 // one-node cluster, or the node drun's environment describes) before running the doctest cases.
-#define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <cstdio>

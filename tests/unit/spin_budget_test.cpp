@@ -1,5 +1,4 @@
 // fabric::spin_budget: when a waiter spins before it sleeps (src/fabric/spin_budget.hpp).
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include "fabric/spin_budget.hpp"

@@ -3,7 +3,6 @@
 // locks served by the lease, a recall while free or held, a recall that overtakes its grant, and
 // threads locking through a lease while it is recalled: never two holders, the lease given back
 // exactly once). The cluster test runs the protocol between real nodes (sync_app "lease").
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <atomic>

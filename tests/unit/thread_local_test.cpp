@@ -1,5 +1,4 @@
 // drust::std::thread in a one-node run (no drun): behaves like std::thread.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <atomic>

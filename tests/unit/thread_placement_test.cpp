@@ -1,6 +1,5 @@
 // The placement decision for threads without drust::on (src/thread/placement.hpp): each rule,
 // how ties fall, and how a node estimates another node's load from a stale table.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <chrono>

@@ -1,6 +1,5 @@
 // The transport between two real processes (a fork), on shm and on tcp;ofi_rxm: active-message
 // round trips, one-sided reads and writes of exposed memory, and a killed peer.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <signal.h>
 #include <sys/prctl.h>

@@ -9,7 +9,6 @@
 // wrong (heap addresses outside the heap or inside it but not a block, a batch that is not whole
 // words, a bad alignment, kinds nobody handles). Every wait is bounded; meson's timeout is the
 // hard limit.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <rdma/fi_errno.h>

@@ -1,6 +1,5 @@
 // The read cache's copy arena: every size and alignment gets a block that is big enough, aligned,
 // and disjoint from every other live block; freed blocks are reused.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -1,4 +1,3 @@
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "coherence/read_cache.hpp"
 #include "run_together.hpp"
 

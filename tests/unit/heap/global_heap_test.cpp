@@ -1,6 +1,5 @@
 // The global heap on one node: colours from the watermarks, address reuse, the pressure threshold
 // and exhaustion (with no other node to spill to), and the unique_ptr handle on top of it.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "heap/global_heap.hpp"
 
 #include <doctest/doctest.h>
