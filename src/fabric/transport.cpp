@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "common/cpu_relax.hpp"
+#include "common/pages.hpp"
 
 namespace drust::fabric {
 
@@ -26,6 +27,8 @@ using ::std::chrono::steady_clock;
 namespace {
 
 constexpr int receive_slot_count = 32;
+// Reads of at least this many bytes have their destination backed before they are posted (read).
+constexpr ::std::size_t backed_read_bytes = 64 * 1024;
 constexpr int send_slot_count = 32;
 // A poller with nothing to do spins (with the pause instruction), then sleeps. Sleeping early
 // costs a wake-up (tens of microseconds on a VM) when the work comes; spinning long costs CPU that
@@ -645,6 +648,12 @@ absl::Status transport::one_sided(bool is_read, int peer, void* local, ::std::si
 }
 
 absl::Status transport::read(int peer, void* local, ::std::size_t length, ::std::uint64_t remote_address) {
+  // shm copies a read with cross-memory attach inside fi_read while it holds the target's region
+  // lock, which the target's own pollers and every other reader of the target spin on
+  // (pthread_spin_lock). A first touch of a destination page inside that copy is a page fault
+  // (microseconds in a VM, and a 2 MiB clear on a huge page) that lengthens every one of those
+  // spins: so a large read's destination is backed first, outside the lock.
+  if (length >= backed_read_bytes) (void)back_pages(local, length);
   return one_sided(true, peer, local, length, remote_address);
 }
 
