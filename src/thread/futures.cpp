@@ -53,6 +53,7 @@ struct slot_entry {
   ::std::shared_ptr<future_state> state;
   bool retrieved = false;
   bool fulfilled = false;
+  ::std::uint64_t set_by_thread = 0;  // an async's thread (future_set_by_thread), or 0
 };
 
 absl::Mutex slots_lock;
@@ -76,11 +77,13 @@ struct outcome {
 // Sets the outcome of slot `id` on its home node (the first outcome counts).
 void settle(future_id id, outcome result) {
   ::std::shared_ptr<future_state> state;
+  ::std::uint64_t set_by_thread = 0;
   {
     absl::MutexLock hold(&slots_lock);
     auto found = slots.find(id);
     if (found == slots.end() || found->second.fulfilled) return;
     state = found->second.state;
+    set_by_thread = found->second.set_by_thread;
     if (found->second.retrieved) {
       slots.erase(found);
     } else {
@@ -94,6 +97,7 @@ void settle(future_id id, outcome result) {
   state->value_size = result.block_size;
   state->error = ::std::move(result.error);
   state->ready = true;
+  if (set_by_thread != 0) threads::note_async_result(set_by_thread);
 }
 
 // std's own exception types come back as themselves; the rest as drust::remote_exception.
@@ -183,6 +187,18 @@ future_id make_future_slot() {
   absl::MutexLock hold(&slots_lock);
   slots.emplace(id, slot_entry{::std::move(state)});
   return id;
+}
+
+void future_set_by_thread(future_id id, ::std::uint64_t thread) {
+  {
+    absl::MutexLock hold(&slots_lock);
+    auto found = slots.find(id);
+    if (found != slots.end() && !found->second.fulfilled) {
+      found->second.set_by_thread = thread;
+      return;
+    }
+  }
+  threads::note_async_result(thread);  // the outcome is already here
 }
 
 ::std::shared_ptr<future_state> retrieve_future(future_id id) {

@@ -64,6 +64,7 @@ struct thread_record {
   const int node;
   ::std::atomic<int> state{thread_running};  // changed under records_lock, waited on without it
   bool detached = false;                     // guarded by records_lock
+  bool end_counted = false;                  // its end was noted for placement; guarded by records_lock
   ::std::string failure;                     // the node running it failed (written before state)
 };
 
@@ -88,7 +89,7 @@ void settle_record(::std::shared_ptr<thread_record> record, detail::thread_seria
   {
     absl::MutexLock hold(&records_lock);
     if (record->state.load(::std::memory_order_relaxed) != thread_running) return;
-    if (record->node != cluster.node) note_thread_ended(record->node);
+    if (record->node != cluster.node && !record->end_counted) note_thread_ended(record->node);
     if (record->detached) {
       records.erase(serial);
       return;
@@ -355,6 +356,19 @@ void fail_node(int node, const ::std::string& reason) {
     }
   }
   for (auto& [serial, record] : lost) settle_record(::std::move(record), serial, thread_failed, reason);
+}
+
+void note_async_result(detail::thread_serial serial) {
+  absl::MutexLock hold(&records_lock);
+  auto found = records.find(serial);
+  if (found == records.end()) return;
+  thread_record& record = *found->second;
+  if (record.state.load(::std::memory_order_relaxed) != thread_running || record.node == cluster.node ||
+      record.end_counted) {
+    return;
+  }
+  record.end_counted = true;
+  note_thread_ended(record.node);
 }
 
 ::std::uint64_t threads_started() { return started.load(); }

@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include <drust/detail/heap.hpp>
+#include <drust/detail/launch.hpp>
 
 #include "fabric/transport.hpp"
 
@@ -26,6 +27,10 @@ struct cluster_view {
 void install(const cluster_view& view);
 // Fails the joins of every unfinished thread that runs on `node`.
 void fail_node(int node, const ::std::string& reason);
+// The outcome of async thread `serial`, started by this node, has reached its future: the thread
+// only destroys its arguments now, so it counts as ended for placement (its thread_done can come
+// much later from a node under a CPU quota, docs/design/scheduler.md).
+void note_async_result(detail::thread_serial serial);
 // Threads this node has run for anyone, and threads running here now.
 ::std::uint64_t threads_started();
 ::std::uint64_t threads_running();

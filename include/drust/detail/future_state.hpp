@@ -26,6 +26,10 @@ future_id make_future_slot();
 ::std::shared_ptr<future_state> retrieve_future(future_id id);
 // The promise on the home node is gone after fulfilling the slot: forget a slot nobody retrieved.
 void forget_future_slot(future_id id) noexcept;
+// The slot is an async's result, set by thread `thread` (a thread serial) as its last act: when the
+// outcome arrives, the thread counts as ended for placement, before its end is reported. On the
+// slot's home node.
+void future_set_by_thread(future_id id, ::std::uint64_t thread);
 
 // The outcome, from any node; the first one reaching the slot counts.
 void fulfil_future(future_id id, ::std::string value_bytes);

@@ -11,7 +11,10 @@
 //   on        drust::on(n) is honoured for every node, whatever the load;
 //   spread    main starts 12 threads at once (4 nodes x 2 cores, and 4 more), all waiting on one
 //             latch until every one has started: each node gets its share, 3, before any load
-//             report can tell main where the others went.
+//             report can tell main where the others went;
+//   async rounds  as rounds, with asyncs whose threads take 400 ms to end after their value is
+//             back (an argument slow to destroy): the next round, started at once, must still find
+//             its data's node free, because an async whose value has arrived counts as ended.
 // Each thread reports drust::node_id(); a check that fails throws, which ends the job with a
 // message; main prints "result ok".
 #include <array>
@@ -24,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include <drust/codec>
 #include <drust/runtime>
 #include <drust/std/atomic>
 #include <drust/std/future>
@@ -99,6 +103,53 @@ void run_rounds(int rounds, int threads_per_node) {
   }
 }
 
+// An argument that delays its thread's end: decoded on the node that runs the thread, it sleeps
+// there when destroyed, after the async's value has gone back, before the thread's end is reported.
+struct slow_to_destroy {
+  bool decoded = false;
+  slow_to_destroy() = default;
+  slow_to_destroy(slow_to_destroy&& other) noexcept : decoded(std::exchange(other.decoded, false)) {}
+  slow_to_destroy& operator=(slow_to_destroy&&) = delete;
+  ~slow_to_destroy() {
+    if (decoded) std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  }
+};
+
+}  // namespace
+
+template <>
+struct drust::codec<slow_to_destroy> {
+  static void encode(drust::encoder&, const slow_to_destroy&) {}
+  static slow_to_destroy decode(drust::decoder&) {
+    slow_to_destroy value;
+    value.decoded = true;
+    return value;
+  }
+};
+
+namespace {
+
+void run_async_rounds(int threads_per_node) {
+  std::vector<dstd::shared_ptr<const payload>> data;
+  for (int node = 0; node < drust::num_nodes(); ++node) data.push_back(shared_payload_on(node));
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::pair<int, dstd::future<int>>> results;
+    for (int node = 1; node < drust::num_nodes(); ++node) {
+      for (int i = 0; i < threads_per_node; ++i) {
+        results.emplace_back(node, dstd::async([](dstd::shared_ptr<const payload> object, const slow_to_destroy&) {
+          return object->bytes[0] + drust::node_id();
+        }, data[static_cast<std::size_t>(node)], slow_to_destroy{}));
+      }
+    }
+    for (auto& [data_node, result] : results) {
+      const int ran = result.get();
+      std::printf("async_rounds round=%d data=%d node=%d\n", round, data_node, ran);
+      require(ran == data_node, "async rounds: an async given node " + std::to_string(data_node) +
+                                    "'s object ran on node " + std::to_string(ran));
+    }
+  }
+}
+
 void run_on() {
   for (int node = 0; node < drust::num_nodes(); ++node) {
     const int ran = dstd::async(drust::on(node), [] { return drust::node_id(); }).get();
@@ -141,6 +192,9 @@ int main() {
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   run_affinity();
   run_on();
+  // The threads of the last scenarios have ended and been reported (as before run_affinity).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  run_async_rounds(2);
   std::printf("result ok\n");
   return 0;
 }
