@@ -90,6 +90,9 @@ void settle(future_id id, outcome result) {
       found->second.fulfilled = true;  // kept for get_future
     }
   }
+  // An async's thread counts as ended before its value can be seen: a spawner that starts its next
+  // thread the moment get() returns must already see that node free (note_async_result).
+  if (set_by_thread != 0) threads::note_async_result(set_by_thread);
   absl::MutexLock hold(&state->lock);
   if (state->ready) return;
   state->value = ::std::move(result.value);
@@ -97,7 +100,6 @@ void settle(future_id id, outcome result) {
   state->value_size = result.block_size;
   state->error = ::std::move(result.error);
   state->ready = true;
-  if (set_by_thread != 0) threads::note_async_result(set_by_thread);
 }
 
 // std's own exception types come back as themselves; the rest as drust::remote_exception.
