@@ -27,9 +27,9 @@ using ::std::chrono::steady_clock;
 namespace {
 
 constexpr int receive_slot_count = 32;
+constexpr int send_slot_count = 32;
 // Reads of at least this many bytes have their destination backed before they are posted (read).
 constexpr ::std::size_t backed_read_bytes = 64 * 1024;
-constexpr int send_slot_count = 32;
 // A poller with nothing to do spins (with the pause instruction), then sleeps. Sleeping early
 // costs a wake-up (tens of microseconds on a VM) when the work comes; spinning long costs CPU that
 // the application could use, and under a CPU quota (drun --cpu-quota, a container's limit) every

@@ -83,13 +83,21 @@ detail::thread_serial new_serial() {
   return (static_cast<detail::thread_serial>(cluster.node) << 48) | next_serial.fetch_add(1);
 }
 
+// Counts, once, the end of a thread this node started on another node, for placement: when its
+// async's outcome arrives (note_async_result) or when it settles, whichever comes first.
+void count_end(thread_record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(records_lock) {
+  if (record.node == cluster.node || record.end_counted) return;
+  record.end_counted = true;
+  note_thread_ended(record.node);
+}
+
 // Ends a record's thread with `state` (done, or failed with `failure`).
 void settle_record(::std::shared_ptr<thread_record> record, detail::thread_serial serial, thread_state state,
                    const ::std::string& failure = {}) {
   {
     absl::MutexLock hold(&records_lock);
     if (record->state.load(::std::memory_order_relaxed) != thread_running) return;
-    if (record->node != cluster.node && !record->end_counted) note_thread_ended(record->node);
+    count_end(*record);
     if (record->detached) {
       records.erase(serial);
       return;
@@ -362,13 +370,7 @@ void note_async_result(detail::thread_serial serial) {
   absl::MutexLock hold(&records_lock);
   auto found = records.find(serial);
   if (found == records.end()) return;
-  thread_record& record = *found->second;
-  if (record.state.load(::std::memory_order_relaxed) != thread_running || record.node == cluster.node ||
-      record.end_counted) {
-    return;
-  }
-  record.end_counted = true;
-  note_thread_ended(record.node);
+  if (found->second->state.load(::std::memory_order_relaxed) == thread_running) count_end(*found->second);
 }
 
 ::std::uint64_t threads_started() { return started.load(); }

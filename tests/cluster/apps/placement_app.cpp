@@ -84,9 +84,15 @@ dstd::shared_ptr<const payload> shared_payload_on(int node) {
   return result.get();
 }
 
-void run_rounds(int rounds, int threads_per_node) {
+// A payload on every node, by node.
+std::vector<dstd::shared_ptr<const payload>> payloads_on_every_node() {
   std::vector<dstd::shared_ptr<const payload>> data;
   for (int node = 0; node < drust::num_nodes(); ++node) data.push_back(shared_payload_on(node));
+  return data;
+}
+
+void run_rounds(int rounds, int threads_per_node) {
+  const auto data = payloads_on_every_node();
   for (int round = 0; round < rounds; ++round) {
     std::vector<dstd::thread> threads;
     for (int node = 0; node < drust::num_nodes(); ++node) {
@@ -130,8 +136,7 @@ struct drust::codec<slow_to_destroy> {
 namespace {
 
 void run_async_rounds(int threads_per_node) {
-  std::vector<dstd::shared_ptr<const payload>> data;
-  for (int node = 0; node < drust::num_nodes(); ++node) data.push_back(shared_payload_on(node));
+  const auto data = payloads_on_every_node();
   for (int round = 0; round < 2; ++round) {
     std::vector<std::pair<int, dstd::future<int>>> results;
     for (int node = 1; node < drust::num_nodes(); ++node) {
