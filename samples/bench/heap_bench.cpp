@@ -4,7 +4,9 @@
 // setup only the others need, e.g. `heap-bench 30 miss` to profile misses alone).
 //
 //   deref      a pointer-chasing walk over a list of local objects: drust::std::unique_ptr
-//              (const access) against std::unique_ptr
+//              (const access) against std::unique_ptr; one list on pages the heap never used
+//              (words at colour 0) and one on pages of freed objects (coloured words, as in a
+//              program that has freed objects before)
 //   hit        the same walk over a list homed on node 1, every element already in node 0's
 //              cache, against the local drust walk: a short list (1000 elements, within the
 //              thread's recent-borrow table) and the long one (100 000: every step pins through
@@ -95,6 +97,13 @@ struct std_node {
   std::int64_t value;
   std::unique_ptr<std_node> next;
 };
+
+// How many of the list's words carry a colour above 0.
+int coloured_words(const drust::std::unique_ptr<drust_node>& head) {
+  int coloured = 0;
+  for (const auto* link = &head; *link; link = &link->get()->next) coloured += drust::detail::colour_of(link->word()) != 0;
+  return coloured;
+}
 
 template <class Pointer>
 std::int64_t walk(const Pointer& head) {
@@ -222,6 +231,11 @@ int main(int argc, char** argv) {
   const int local_length = wanted("deref") || wanted("hit") ? list_length : 0;
   const int short_length_here = wanted("hit") ? short_length : 0;
   const int shuffled_length_here = wanted("shuffled") ? shuffled_length : 0;
+  // The deref rows walk two local lists: one on pages this node's heap never used (every word at
+  // colour 0, so the word is the address as it stands), and one built below on pages that freed
+  // objects used before (colours above 0: each step masks the colour off).
+  auto fresh_list = make_drust_list(wanted("deref") ? list_length : 0);
+  const auto& fresh_view = std::as_const(fresh_list);
   drust::std::thread(drust::on(1), build_on_node1, remote_length, short_length_here, miss_batch * rounds * 2,
                      miss_batch * rounds * 5, warm_pages).join();
   for (const auto& page : remote_warm) sink = std::as_const(page)->bytes[0];
@@ -256,7 +270,7 @@ int main(int argc, char** argv) {
   auto cold_destination = [&] { return cold_ring.data() + 4096 * (cold_next++ % cold_ring_pages); };
 
   std::vector<double> shuffled_d, shuffled_s, short_hit, short_local;
-  std::vector<double> deref_drust, deref_std, hit_drust, hit_local, miss64, read64, miss4k, read4k, read4k_cold, move4k, read4k_b;
+  std::vector<double> deref_fresh, deref_drust, deref_std, hit_drust, hit_local, miss64, read64, miss4k, read4k, read4k_cold, move4k, read4k_b;
   int small_next = 0, page_next = 0;
   // The baselines read objects never read before too (the same cold state as a miss).
   auto fresh_small = [&] { return drust::detail::address_of(remote_small[static_cast<std::size_t>(small_next++)].word()); };
@@ -265,7 +279,14 @@ int main(int argc, char** argv) {
     const bool flip = round % 2 == 1;
     auto a = [&] { deref_drust.push_back(time_ns([&] { sink = walk(local_view); }, list_length)); };
     auto b = [&] { deref_std.push_back(time_ns([&] { sink = walk(std_list); }, list_length)); };
-    if (wanted("deref")) { if (flip) { b(); a(); } else { a(); b(); } }
+    auto a0 = [&] { deref_fresh.push_back(time_ns([&] { sink = walk(fresh_view); }, list_length)); };
+    if (wanted("deref")) {
+      switch (round % 3) {
+        case 0: a0(); a(); b(); break;
+        case 1: a(); b(); a0(); break;
+        default: b(); a0(); a(); break;
+      }
+    }
     auto c = [&] { hit_drust.push_back(time_ns([&] { sink = walk(remote_view); }, list_length)); };
     auto d = [&] { hit_local.push_back(time_ns([&] { sink = walk(local_view); }, list_length)); };
     if (wanted("hit")) { if (flip) { d(); c(); } else { c(); d(); } }
@@ -304,7 +325,8 @@ int main(int argc, char** argv) {
   }
 
   std::vector<row> all_rows = {
-      {"deref (pointer chase, local)", "drust::std::unique_ptr", median(deref_drust), "std::unique_ptr", median(deref_std)},
+      {"deref (pointer chase, local, fresh pages)", "drust::std::unique_ptr", median(deref_fresh), "std::unique_ptr", median(deref_std)},
+      {"deref (pointer chase, local, reused pages)", "drust::std::unique_ptr", median(deref_drust), "std::unique_ptr", median(deref_std)},
       {"deref (pointer chase, shuffled 1M)", "drust::std::unique_ptr", median(shuffled_d), "std::unique_ptr", median(shuffled_s)},
       {"cache hit (pointer chase, 1000)", "remote list, cached", median(short_hit), "local drust list", median(short_local)},
       {"cache hit (pointer chase, 100 000)", "remote list, cached", median(hit_drust), "local drust list", median(hit_local)},
@@ -315,12 +337,16 @@ int main(int argc, char** argv) {
       {"move 4 KiB to the writer", "non-const unique_ptr access", median(move4k), "fi_read 4 KiB", median(read4k_b)},
   };
   // Each row by the name that selects it.
-  const std::vector<std::string> row_of = {"deref", "shuffled", "hit", "hit", "miss", "miss", "miss", "move"};
+  const std::vector<std::string> row_of = {"deref", "deref", "shuffled", "hit", "hit", "miss", "miss", "miss", "move"};
   std::vector<row> rows;
   for (std::size_t i = 0; i < all_rows.size(); ++i) {
     if (wanted(row_of[i].c_str())) rows.push_back(all_rows[i]);
   }
   print(rows, provider.c_str());
+  if (wanted("deref")) {
+    std::printf("\nwords at a colour above 0: fresh pages %d of %d, reused pages %d of %d\n", coloured_words(fresh_list),
+                list_length, coloured_words(local_list), list_length);
+  }
   if (wanted("miss") || wanted("move")) {
     // The same operations as batch means (median over rounds): these include what the median
     // operation leaves out, the occasional slow one (descheduled, a page fault, a flush of frees).
@@ -344,6 +370,7 @@ int main(int argc, char** argv) {
   unlink(shuffled_drust);
   unlink(shuffled_std);
   unlink(local_list);
+  unlink(fresh_list);
   unlink(std_list);
   unlink(remote_list);
   remote_short_list.reset();

@@ -360,3 +360,30 @@ TEST_CASE("hash, comparisons and owner_before follow the object") {
   CHECK(a.owner_before(b) != b.owner_before(a));
   CHECK(dstd::shared_ptr<point>() == nullptr);
 }
+
+// A local object's const access gives its address whatever the word's colour: at colour 0 the
+// word is used as it stands (the fast path), above 0 the colour is masked off.
+TEST_CASE("const access to a local object gives its address, at colour 0 and above") {
+  auto object = dstd::make_unique<point>(point{3, 4});
+  const auto check_address = [&](const char* when) {
+    INFO(when);
+    const drust::detail::global_word word = object.word();
+    REQUIRE(drust::detail::is_local(word));
+    CHECK(drust::detail::is_uncoloured_local(word) == (drust::detail::colour_of(word) == 0));
+    CHECK(std::as_const(object).get() == drust::detail::local_pointer<const point>(word));
+    CHECK(std::as_const(object)->x + std::as_const(object)->y == object->x + object->y);
+  };
+  check_address("as made");
+  object->x = 5;  // a mutable borrow: the colour goes up
+  REQUIRE(drust::detail::colour_of(object.word()) != 0);
+  check_address("after a write");
+  CHECK(std::as_const(object)->x == 5);
+
+  dstd::shared_ptr<const point> shared(std::move(object));
+  CHECK(drust::detail::colour_of(shared.word()) != 0);
+  CHECK(shared.get() == drust::detail::local_pointer<const point>(shared.word()));
+  CHECK(shared->x == 5);
+  auto fresh = dstd::make_shared<point>(point{7, 8});
+  CHECK(fresh.get() == drust::detail::local_pointer<const point>(fresh.word()));
+  CHECK(fresh->y == 8);
+}

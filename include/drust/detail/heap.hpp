@@ -38,6 +38,10 @@ inline bool is_local(global_word word) noexcept {
   return address_of(word) - local_heap_begin < local_heap_size;
 }
 
+// Whether the object lives on this node and its word has colour 0, so that the word is its
+// address as it stands.
+inline bool is_uncoloured_local(global_word word) noexcept { return word - local_heap_begin < local_heap_size; }
+
 // The object's bytes on this node: only meaningful when is_local(word).
 template <class T>
 T* local_pointer(global_word word) noexcept {
