@@ -11,6 +11,8 @@ inline constexpr ::std::uint16_t thread_spawn = 16;
 inline constexpr ::std::uint16_t thread_done = 17;
 inline constexpr ::std::uint16_t thread_stop = 18;    // a jthread's request_stop, to the running node
 inline constexpr ::std::uint16_t future_fulfil = 19;  // a promise's outcome, to the future's home node
+inline constexpr ::std::uint16_t thread_start = 20;        // one-way thread_spawn: nobody waits for it
+inline constexpr ::std::uint16_t thread_not_started = 21;  // to the spawner: a thread_start was refused
 // src/heap
 inline constexpr ::std::uint16_t heap_allocate = 24;
 inline constexpr ::std::uint16_t heap_free_batch = 25;
@@ -40,6 +42,8 @@ constexpr const char* name_of(::std::uint16_t kind) {
     case thread_done: return "thread_done";
     case thread_stop: return "thread_stop";
     case future_fulfil: return "future_fulfil";
+    case thread_start: return "thread_start";
+    case thread_not_started: return "thread_not_started";
     case heap_allocate: return "heap_allocate";
     case heap_free_batch: return "heap_free_batch";
     case heap_adopt: return "heap_adopt";

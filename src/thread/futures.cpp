@@ -8,6 +8,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <tuple>
 
 #include <drust/codec>
@@ -102,8 +103,24 @@ void settle(future_id id, outcome result) {
   state->ready = true;
 }
 
-// std's own exception types come back as themselves; the rest as drust::remote_exception.
-::std::exception_ptr rebuild_exception(const ::std::string& type, const ::std::string& message, int node) {
+// How a std::system_error's code travels: its category (none_category when the exception is not
+// one, or its category is neither of these two) and its value.
+enum : ::std::int32_t { none_category = 0, generic_category = 1, system_category = 2 };
+using exception_wire = ::std::tuple<::std::string, ::std::string, ::std::int32_t, ::std::int32_t>;
+
+// std's own exception types come back as themselves (a std::system_error with its code, when its
+// category is std's generic or system one); the rest as drust::remote_exception.
+::std::exception_ptr rebuild_exception(const ::std::string& type, ::std::string message, ::std::int32_t category,
+                                       ::std::int32_t code, int node) {
+  if (type == "std::system_error" && category != none_category) {
+    const ::std::error_code error(code, category == generic_category ? ::std::generic_category() : ::std::system_category());
+    // what() was "what_arg: <the code's message>"; the rebuilt exception appends that again.
+    const ::std::string suffix = ": " + error.message();
+    if (message.size() >= suffix.size() && message.compare(message.size() - suffix.size(), suffix.size(), suffix) == 0) {
+      message.resize(message.size() - suffix.size());
+    }
+    return ::std::make_exception_ptr(::std::system_error(error, message));
+  }
   if (type == "std::logic_error") return ::std::make_exception_ptr(::std::logic_error(message));
   if (type == "std::invalid_argument") return ::std::make_exception_ptr(::std::invalid_argument(message));
   if (type == "std::domain_error") return ::std::make_exception_ptr(::std::domain_error(message));
@@ -128,8 +145,8 @@ void settle_here(future_id id, future_outcome kind, ::std::string bytes, global_
       settle(id, outcome{::std::move(bytes), block, size, nullptr});
       break;
     case future_outcome::exception: {
-      auto [type, message] = decode<::std::tuple<::std::string, ::std::string>>(bytes);
-      settle(id, outcome{{}, 0, 0, rebuild_exception(type, message, from_node)});
+      auto [type, message, category, code] = decode<exception_wire>(bytes);
+      settle(id, outcome{{}, 0, 0, rebuild_exception(type, ::std::move(message), category, code, from_node)});
       break;
     }
     case future_outcome::broken:
@@ -238,12 +255,18 @@ void fail_future(future_id id, ::std::exception_ptr error) {
     return;
   }
   threads::exception_description what;
+  ::std::int32_t category = none_category, code = 0;
   try {
     ::std::rethrow_exception(error);
+  } catch (const ::std::system_error& system) {
+    what = threads::describe_current_exception();
+    if (system.code().category() == ::std::generic_category()) category = generic_category;
+    if (system.code().category() == ::std::system_category()) category = system_category;
+    code = system.code().value();
   } catch (...) {
     what = threads::describe_current_exception();
   }
-  send_outcome(id, future_outcome::exception, encode(::std::tuple<::std::string, ::std::string>(what.type, what.message)));
+  send_outcome(id, future_outcome::exception, encode(exception_wire(what.type, what.message, category, code)));
 }
 
 void break_future(future_id id) noexcept {

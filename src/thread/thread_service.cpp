@@ -34,6 +34,9 @@ namespace drust::threads {
 
 namespace {
 
+// A thread to start; the closure's bytes follow (or wait in closure_block). As a request
+// (thread_spawn, a jthread's) the spawner waits for the answer; as thread_start it does not, and
+// a refusal comes back as thread_not_started.
 struct thread_spawn_message {
   static constexpr fabric::message_kind kind = message_kinds::thread_spawn;
   detail::thread_serial serial;
@@ -41,6 +44,16 @@ struct thread_spawn_message {
   ::std::uint32_t closure_size;
   ::std::uint32_t flags;          // spawn_*
   detail::global_word closure_block;  // closure_in_heap: the closure's bytes are there
+  ::std::int64_t refusal_offset;      // thread_start: what runs on the closure when it cannot start
+};
+struct thread_start_message {
+  static constexpr fabric::message_kind kind = message_kinds::thread_start;
+  thread_spawn_message spawn;
+};
+// Why the thread could not start follows as the tail.
+struct thread_not_started_message {
+  static constexpr fabric::message_kind kind = message_kinds::thread_not_started;
+  detail::thread_serial serial;
 };
 inline constexpr ::std::uint32_t spawn_stop_token = 1;  // keep a std::stop_source for the thread
 inline constexpr ::std::uint32_t spawn_closure_in_heap = 2;
@@ -60,12 +73,14 @@ struct thread_done_message {
 // each other on the map's lock.
 enum thread_state : int { thread_running = 0, thread_done = 1, thread_failed = 2 };
 struct thread_record {
-  explicit thread_record(int where) : node(where) {}
+  thread_record(int where, bool carries_outcome) : node(where), outcome_in_closure(carries_outcome) {}
   const int node;
+  const bool outcome_in_closure;             // an async's: a refusal reaches its future
   ::std::atomic<int> state{thread_running};  // changed under records_lock, waited on without it
   bool detached = false;                     // guarded by records_lock
   bool end_counted = false;                  // its end was noted for placement; guarded by records_lock
   ::std::string failure;                     // the node running it failed (written before state)
+  bool refused = false;                      // failed because its node could not start it
 };
 
 cluster_view cluster;
@@ -91,18 +106,28 @@ void count_end(thread_record& record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(records_lock
   note_thread_ended(record.node);
 }
 
+// A detached thread that never ran and has no future to say so: as when std::thread's
+// constructor throws and nobody catches it, the job ends (here, with the cause named).
+[[noreturn]] void end_job_for_lost_thread(const ::std::string& failure) {
+  ::std::fprintf(stderr, "drust: node %d: a detached drust::std::thread never ran: %s\n", cluster.node, failure.c_str());
+  ::std::fflush(stderr);
+  ::std::terminate();
+}
+
 // Ends a record's thread with `state` (done, or failed with `failure`).
 void settle_record(::std::shared_ptr<thread_record> record, detail::thread_serial serial, thread_state state,
-                   const ::std::string& failure = {}) {
+                   const ::std::string& failure = {}, bool refused = false) {
   {
     absl::MutexLock hold(&records_lock);
     if (record->state.load(::std::memory_order_relaxed) != thread_running) return;
     count_end(*record);
     if (record->detached) {
       records.erase(serial);
+      if (refused && !record->outcome_in_closure) end_job_for_lost_thread(failure);
       return;
     }
     record->failure = failure;
+    record->refused = refused;
     record->state.store(state, ::std::memory_order_release);
   }
   record->state.notify_all();
@@ -260,13 +285,19 @@ void start_remote_closure(detail::thread_serial serial, detail::remote_entry ent
   });
 }
 
-// Why a thread_spawn message cannot be run here, or nullptr when it can. Its entry must be code of
-// this executable (every node runs the same one), its closure inline or in a heap block.
-const char* why_not_runnable(const thread_spawn_message& spawn, ::std::size_t inline_bytes) {
-  if ((spawn.flags & ~(spawn_stop_token | spawn_closure_in_heap)) != 0) return "unknown spawn flags";
-  const auto entry = reinterpret_cast<::std::uintptr_t>(detail::code_at(spawn.entry_offset));
+bool is_code_offset(::std::int64_t offset) {
+  const auto code = reinterpret_cast<::std::uintptr_t>(detail::code_at(offset));
   const executable_image& image = this_executable();
-  if (entry < image.begin || entry >= image.end) return "its entry offset points outside the executable";
+  return code >= image.begin && code < image.end;
+}
+
+// Why a thread_spawn message cannot be run here, or nullptr when it can. Its entry (and, when it
+// came as thread_start, its refusal) must be code of this executable (every node runs the same
+// one), its closure inline or in a heap block.
+const char* why_not_runnable(const thread_spawn_message& spawn, ::std::size_t inline_bytes, bool with_refusal) {
+  if ((spawn.flags & ~(spawn_stop_token | spawn_closure_in_heap)) != 0) return "unknown spawn flags";
+  if (!is_code_offset(spawn.entry_offset)) return "its entry offset points outside the executable";
+  if (with_refusal && !is_code_offset(spawn.refusal_offset)) return "its refusal offset points outside the executable";
   if ((spawn.flags & spawn_closure_in_heap) == 0) {
     return inline_bytes == spawn.closure_size ? nullptr : "the closure's size differs from the bytes that follow";
   }
@@ -274,12 +305,18 @@ const char* why_not_runnable(const thread_spawn_message& spawn, ::std::size_t in
   return why_not_a_heap_block(spawn.closure_block, spawn.closure_size);
 }
 
-absl::StatusOr<::std::string> handle_spawn(const fabric::incoming_message& message) {
-  auto spawn = fabric::decode<thread_spawn_message>(message.payload);
-  if (!spawn) return fabric::malformed_message("a thread_spawn message shorter than its header");
-  ::std::string_view bytes = fabric::tail_of<thread_spawn_message>(message.payload);
+::std::atomic<int> starts_to_refuse{0};  // refuse_thread_starts
+
+// Starts the thread a thread_spawn or thread_start message asks for; `bytes` are the closure's
+// when it came inline. An error when it cannot: malformed (nothing of it can be run), or not.
+absl::Status start_spawned(const thread_spawn_message* spawn, ::std::string_view bytes, bool with_refusal) {
+  if (spawn == nullptr) return fabric::malformed_message("a thread_spawn message shorter than its header");
   const bool in_heap = (spawn->flags & spawn_closure_in_heap) != 0;
-  if (const char* why = why_not_runnable(*spawn, bytes.size())) return fabric::malformed_message(why);
+  if (const char* why = why_not_runnable(*spawn, bytes.size(), with_refusal)) return fabric::malformed_message(why);
+  if (starts_to_refuse.load(::std::memory_order_relaxed) > 0 && starts_to_refuse.fetch_sub(1) > 0) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("node ", cluster.node, " cannot start a thread: refused by drust::threads::refuse_thread_starts (a test hook)"));
+  }
   ::std::stop_source stop(::std::nostopstate);
   if ((spawn->flags & spawn_stop_token) != 0) {
     stop = ::std::stop_source();
@@ -295,7 +332,71 @@ absl::StatusOr<::std::string> handle_spawn(const fabric::incoming_message& messa
     stop_sources.erase(spawn->serial);
     return absl::ResourceExhaustedError(absl::StrCat("node ", cluster.node, " cannot start a thread: ", error.what()));
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<::std::string> handle_spawn(const fabric::incoming_message& message) {
+  auto spawn = fabric::decode<thread_spawn_message>(message.payload);
+  absl::Status started = start_spawned(spawn ? &*spawn : nullptr, fabric::tail_of<thread_spawn_message>(message.payload), false);
+  if (!started.ok()) return started;
   return ::std::string();
+}
+
+// A thread_start this node could not run: the spawner hears why (its join or future reports it),
+// and the closure is dropped here, by its refusal entry, so that what it owns is given back. A
+// closure in the heap is read on a thread of its own (never on the progress thread).
+void refuse_start(const fabric::incoming_message& message, const thread_spawn_message& spawn,
+                  ::std::string_view bytes, const absl::Status& why) {
+  const ::std::string reason(why.message());
+  absl::Status told = cluster.transport->send(message.source, thread_not_started_message{spawn.serial}, reason);
+  if (!told.ok()) {
+    ::std::fprintf(stderr, "drust: node %d: cannot tell node %d that its thread could not start (%s): %s\n", cluster.node,
+                   message.source, reason.c_str(), ::std::string(told.message()).c_str());
+  }
+  if (fabric::is_malformed_message(why)) return;  // its refusal entry cannot be trusted either
+  const auto refusal = reinterpret_cast<detail::remote_refusal>(detail::code_at(spawn.refusal_offset));
+  if ((spawn.flags & spawn_closure_in_heap) == 0) {
+    refusal(bytes.data(), bytes.size(), reason.c_str());
+    return;
+  }
+  try {
+    ::std::thread([refusal, reason, block = spawn.closure_block, size = spawn.closure_size] {
+      try {
+        const ::std::string closure = unpark_bytes(block, size);
+        refusal(closure.data(), closure.size(), reason.c_str());
+      } catch (const ::std::exception& error) {
+        ::std::fprintf(stderr, "drust: node %d: the closure of a thread that could not start is lost: %s\n",
+                       cluster.node, error.what());
+      }
+    }).detach();
+  } catch (const ::std::system_error& error) {
+    ::std::fprintf(stderr, "drust: node %d: the closure of a thread that could not start is lost: %s\n", cluster.node,
+                   error.what());
+  }
+}
+
+void handle_start(const fabric::incoming_message& message) {
+  auto start = fabric::decode<thread_start_message>(message.payload);
+  if (!start) return cluster.transport->reject(message, "a thread_start message shorter than its header");
+  const ::std::string_view bytes = fabric::tail_of<thread_start_message>(message.payload);
+  absl::Status started = start_spawned(&start->spawn, bytes, true);
+  if (started.ok()) return;
+  if (fabric::is_malformed_message(started)) cluster.transport->reject(message, fabric::message_of(started));
+  refuse_start(message, start->spawn, bytes, started);
+}
+
+void handle_not_started(const fabric::incoming_message& message) {
+  auto refused = fabric::decode<thread_not_started_message>(message.payload);
+  if (!refused) return cluster.transport->reject(message, "a thread_not_started message shorter than its header");
+  ::std::shared_ptr<thread_record> record;
+  {
+    absl::MutexLock hold(&records_lock);
+    auto found = records.find(refused->serial);
+    if (found == records.end() || found->second->node != message.source) return;
+    record = found->second;
+  }
+  settle_record(::std::move(record), refused->serial, thread_failed,
+                ::std::string(fabric::tail_of<thread_not_started_message>(message.payload)), true);
 }
 
 // A jthread's request_stop on the spawning node. The stop source's callbacks are the user's code:
@@ -350,6 +451,8 @@ void install(const cluster_view& view) {
   install_futures(view);
   if (view.transport != nullptr) {
     view.transport->on_request(thread_spawn_message::kind, handle_spawn);
+    view.transport->on_message(thread_start_message::kind, handle_start);
+    view.transport->on_message(thread_not_started_message::kind, handle_not_started);
     view.transport->on_message(thread_done_message::kind, handle_done);
     view.transport->on_message(thread_stop_message::kind, handle_stop);
   }
@@ -373,6 +476,8 @@ void note_async_result(detail::thread_serial serial) {
   if (found->second->state.load(::std::memory_order_relaxed) == thread_running) count_end(*found->second);
 }
 
+void refuse_thread_starts(int count) { starts_to_refuse.store(count); }
+
 ::std::uint64_t threads_started() { return started.load(); }
 ::std::uint64_t threads_running() { return running.load() + launching.load(); }
 
@@ -393,9 +498,9 @@ void check_node(int node) {
 }
 
 // A record for a new thread that will run on `node`.
-::std::pair<thread_serial, ::std::shared_ptr<threads::thread_record>> new_record(int node) {
+::std::pair<thread_serial, ::std::shared_ptr<threads::thread_record>> new_record(int node, bool outcome_in_closure = false) {
   const thread_serial serial = threads::new_serial();
-  auto record = ::std::make_shared<threads::thread_record>(node);
+  auto record = ::std::make_shared<threads::thread_record>(node, outcome_in_closure);
   absl::MutexLock hold(&threads::records_lock);
   threads::records.emplace(serial, record);
   return {serial, ::std::move(record)};
@@ -430,12 +535,16 @@ thread_serial launch_local(local_entry run, local_entry discard, void* object) {
   return serial;
 }
 
-thread_serial launch_remote(int node, remote_entry entry, ::std::string_view closure, bool stop_token) {
+thread_serial launch_remote(int node, remote_entry entry, remote_refusal refusal, ::std::string_view closure,
+                            bool stop_token, bool outcome_in_closure) {
   check_node(node);
-  const thread_serial serial = new_record(node).first;
-  const ::std::int64_t offset = code_offset(reinterpret_cast<code_pointer>(entry));
-  threads::thread_spawn_message spawn{serial, offset, static_cast<::std::uint32_t>(closure.size()),
-                                      stop_token ? threads::spawn_stop_token : 0, 0};
+  const thread_serial serial = new_record(node, outcome_in_closure).first;
+  threads::thread_spawn_message spawn{serial,
+                                      code_offset(reinterpret_cast<code_pointer>(entry)),
+                                      static_cast<::std::uint32_t>(closure.size()),
+                                      stop_token ? threads::spawn_stop_token : 0,
+                                      0,
+                                      code_offset(reinterpret_cast<code_pointer>(refusal))};
   // A closure too big for one message waits in a block of the global heap, read and freed by the
   // new thread on its node.
   if (closure.size() > fabric::max_payload_bytes - sizeof spawn) {
@@ -448,13 +557,18 @@ thread_serial launch_remote(int node, remote_entry entry, ::std::string_view clo
     }
     closure = {};
   }
-  absl::StatusOr<::std::string> accepted = cluster.transport->call(node, spawn, closure);
-  if (!accepted.ok()) {
+  // A jthread's stop request must find the thread's stop source on its node, so its spawn waits to
+  // be accepted. Every other spawn goes without waiting: a spawner starting threads on several
+  // nodes does not wait for each in turn (a node under a CPU quota may answer tens of ms late);
+  // a refusal comes back as thread_not_started.
+  const absl::Status sent = stop_token ? cluster.transport->call(node, spawn, closure).status()
+                                       : cluster.transport->send(node, threads::thread_start_message{spawn}, closure);
+  if (!sent.ok()) {
     if (spawn.closure_block != 0) deallocate(spawn.closure_block);
     forget_record(serial);
     throw ::std::system_error(::std::make_error_code(::std::errc::resource_unavailable_try_again),
                               "drust::std::thread: cannot start a thread on node " + ::std::to_string(node) +
-                                  ": " + ::std::string(accepted.status().message()));
+                                  ": " + ::std::string(sent.message()));
   }
   threads::note_thread_sent(node);
   return serial;
@@ -479,10 +593,16 @@ void join_thread(thread_serial serial) {
   }
   record->state.wait(threads::thread_running, ::std::memory_order_acquire);
   ::std::string failure;
+  bool refused = false;
   {
     absl::MutexLock hold(&threads::records_lock);
     if (record->state.load(::std::memory_order_relaxed) == threads::thread_failed) failure = record->failure;
+    refused = record->refused;
     threads::records.erase(serial);
+  }
+  if (refused) {
+    throw ::std::system_error(::std::make_error_code(::std::errc::resource_unavailable_try_again),
+                              "drust::std::thread::join: the thread never ran: " + failure);
   }
   if (!failure.empty()) {
     throw ::std::system_error(::std::make_error_code(::std::errc::owner_dead),
@@ -495,7 +615,10 @@ void detach_thread(thread_serial serial) {
   auto found = threads::records.find(serial);
   if (found == threads::records.end()) return;
   if (found->second->state.load(::std::memory_order_relaxed) != threads::thread_running) {
+    const bool lost = found->second->refused && !found->second->outcome_in_closure;
+    const ::std::string failure = found->second->failure;
     threads::records.erase(found);
+    if (lost) threads::end_job_for_lost_thread(failure);
   } else {
     found->second->detached = true;
   }

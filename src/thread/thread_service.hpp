@@ -31,6 +31,9 @@ void fail_node(int node, const ::std::string& reason);
 // only destroys its arguments now, so it counts as ended for placement (its thread_done can come
 // much later from a node under a CPU quota, docs/design/scheduler.md).
 void note_async_result(detail::thread_serial serial);
+// For tests: this node refuses the next `count` threads other nodes ask it to start, as when it
+// cannot create one (the spawner's join, or the async's future, then reports why).
+void refuse_thread_starts(int count);
 // Threads this node has run for anyone, and threads running here now.
 ::std::uint64_t threads_started();
 ::std::uint64_t threads_running();

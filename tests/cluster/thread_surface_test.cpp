@@ -1,7 +1,7 @@
 // The thread surface across real nodes under drun (tests/cluster/apps/thread_surface_app.cpp):
 // arguments of every serialized kind, member functions through handles, relocated lambdas,
-// jthread stop across nodes, async and promises, closures refused before they run, and an
-// uncaught remote exception ending the job. Each run has a hard timeout (run_cluster_app).
+// jthread stop across nodes, async and promises, closures refused before they run, an uncaught
+// remote exception ending the job, and threads a node refuses to start. Each run has a hard timeout (run_cluster_app).
 #include <doctest/doctest.h>
 
 #include <string>
@@ -37,7 +37,7 @@ TEST_CASE("jthread::request_stop on node 0 reaches the thread on another node") 
   drust_test::check_ok(run(4, "jthread"));
 }
 
-TEST_CASE("async on other nodes returns strings and vectors; a remote exception reaches get with type and message") {
+TEST_CASE("async on other nodes returns strings and vectors; a remote exception (std::system_error with its code) reaches get with type and message") {
   const auto result = run(4, "async");
   drust_test::check_ok(result);
   CHECK(result.out.find("parse_error thrown on node 3: bad token at 3") != std::string::npos);
@@ -65,4 +65,23 @@ TEST_CASE("an uncaught exception in a remote thread ends the job, naming the nod
   CHECK(result.err.find("drust: node 1: a thread started by node 0 ended with an uncaught exception of type") !=
         std::string::npos);
   CHECK(result.err.find("job_failure: no more input") != std::string::npos);
+}
+
+TEST_CASE("a thread or async the other node refuses to start: join and get say why, the closure's objects are freed") {
+  const auto result = run(2, "refused");
+  drust_test::check_ok(result);
+  CHECK(result.out.find("ran remotely") == std::string::npos);
+  CHECK(result.out.find("async gave") == std::string::npos);
+  CHECK(drust_test::search(result.out, "join: drust::std::thread::join: the thread never ran: node 1 cannot start a thread"));
+}
+
+TEST_CASE("a detached thread the other node refuses to start ends the job, naming the cause") {
+  const auto result = run(2, "refused_detached");
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code != 0);
+  CHECK(result.out.find("main went on") == std::string::npos);
+  CHECK(result.out.find("the detached thread ran") == std::string::npos);
+  CHECK(result.err.find("drust: node 0: a detached drust::std::thread never ran: node 1 cannot start a thread") !=
+        std::string::npos);
 }

@@ -96,14 +96,18 @@ void decode_channel(fabric::message_kind kind, std::string_view payload) {
 }
 
 void decode_future_exception(std::string_view payload) {
-  // future_fulfil's exception outcome: the type and message, encoded, after a 32-byte header.
+  // future_fulfil's exception outcome: the type, the message and a std::system_error's category and
+  // code, encoded, after a 32-byte header.
   fabric::wire_reader in(payload);
   std::string_view header;
   if (!in.read_bytes(32, header)) return;
   try {
-    auto [type, message] = drust::detail::decode<std::tuple<std::string, std::string>>(in.take_rest());
+    auto [type, message, category, code] =
+        drust::detail::decode<std::tuple<std::string, std::string, std::int32_t, std::int32_t>>(in.take_rest());
     (void)type;
     (void)message;
+    (void)category;
+    (void)code;
   } catch (const drust::decode_error&) {
   }
 }

@@ -27,6 +27,10 @@ using thread_serial = ::std::uint64_t;
 using local_entry = void (*)(void* object);
 // A thread on another node: decodes the closure's bytes and runs it.
 using remote_entry = void (*)(const char* bytes, ::std::size_t size);
+// The other node could not start the thread: decodes the closure's bytes and drops them, giving
+// back what they own; a closure that carries its own outcome (async's promise) gets `why` as a
+// std::system_error.
+using remote_refusal = void (*)(const char* bytes, ::std::size_t size, const char* why);
 
 // Whether a thread placed on `node` runs in this process (this node, or a one-node run).
 bool runs_here(int node);
@@ -34,10 +38,14 @@ bool runs_here(int node);
 // (after discard(object)) when the thread cannot start.
 thread_serial launch_local(local_entry run, local_entry discard, void* object);
 // Starts `entry(closure)` on `node`; returns the new thread's id. With `stop_token`, the running
-// node keeps a std::stop_source for the thread (current_stop_token) that send_stop triggers.
-// Throws std::system_error when the thread cannot be started there (the caller still owns what
-// the closure's bytes hold).
-thread_serial launch_remote(int node, remote_entry entry, ::std::string_view closure, bool stop_token);
+// node keeps a std::stop_source for the thread (current_stop_token) that send_stop triggers, and
+// the call waits for `node` to accept the thread. Without, the thread is sent and the call returns
+// at once: when `node` cannot start it, it runs `refusal` on the closure there, and the thread ends
+// as failed (join throws std::system_error naming the cause; a detached thread that carries no
+// outcome of its own ends the job). Throws std::system_error when the thread cannot be sent (or,
+// with `stop_token`, started); the caller still owns what the closure's bytes hold.
+thread_serial launch_remote(int node, remote_entry entry, remote_refusal refusal, ::std::string_view closure,
+                            bool stop_token, bool outcome_in_closure);
 // Asks thread `id`, running on `node` with a stop token, to stop (one message; ignored when the
 // thread has ended).
 void send_stop(int node, thread_serial id);

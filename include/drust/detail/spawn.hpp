@@ -158,13 +158,16 @@ struct decoded_closure {
 };
 
 // How a thread calls its closure: std::invoke, as std::thread does. (async's invoker also puts
-// the outcome into a promise: <drust/std/future>.)
+// the outcome into a promise: <drust/std/future>.) An invoker whose closure carries its thread's
+// outcome has refused(why, parts...), run when the thread could not start.
 struct plain_invoker {
+  static constexpr bool reports_refusal = false;
   template <class... Parts>
   static void run(Parts&&... parts) {
     ::std::invoke(::std::forward<Parts>(parts)...);
   }
 };
+
 
 // The entry that runs on the other node (named there by its code offset).
 template <bool WithStop, class Invoker, class U, class... Args>
@@ -189,6 +192,20 @@ void discard_remote(::std::string_view bytes) noexcept {
   try {
     decoder in(bytes);
     decoded_closure<U, Args...> dropped(in);
+  } catch (...) {
+  }
+}
+
+// The same on the node that could not start the thread; an invoker whose closure carries the
+// thread's outcome (async's promise) first hears why.
+template <class Invoker, class U, class... Args>
+void refuse_remote(const char* bytes, ::std::size_t size, const char* why) noexcept {
+  try {
+    decoder in(::std::string_view(bytes, size));
+    decoded_closure<U, Args...> dropped(in);
+    if constexpr (Invoker::reports_refusal) {
+      ::std::apply([&](Args&... arguments) { Invoker::refused(why, arguments...); }, dropped.arguments);
+    }
   } catch (...) {
   }
 }
@@ -231,7 +248,9 @@ spawned spawn(int node, ::std::stop_token token, F&& f, Args&&... args) {
   (write_argument(out, ::std::forward<Args>(args)), ...);
   const ::std::string bytes = out.take();
   try {
-    return {launch_remote(node, &run_remote<WithStop, Invoker, U, ::std::decay_t<Args>...>, bytes, WithStop), node, true};
+    return {launch_remote(node, &run_remote<WithStop, Invoker, U, ::std::decay_t<Args>...>,
+                          &refuse_remote<Invoker, U, ::std::decay_t<Args>...>, bytes, WithStop, Invoker::reports_refusal),
+            node, true};
   } catch (...) {
     discard_remote<U, ::std::decay_t<Args>...>(bytes);
     throw;

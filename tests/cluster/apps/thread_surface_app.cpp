@@ -8,6 +8,9 @@
 //   thread_surface_app promise     a promise shipped to every other node is fulfilled there
 //   thread_surface_app capture     lambdas holding node-local pointers are refused before they run
 //   thread_surface_app uncaught    an exception escapes a remote thread: the job ends
+//   thread_surface_app refused     the last node refuses to start threads: join and an async's get
+//                                  report why, and the refused closures give back what they own
+//   thread_surface_app refused_detached  the same for a detached thread: the job ends
 // Prints "result ok" when every check held, "result failed: <why>" otherwise.
 #include <atomic>
 #include <chrono>
@@ -16,6 +19,7 @@
 #include <future>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -25,6 +29,8 @@
 #include <drust/std/future>
 #include <drust/std/memory>
 #include <drust/std/thread>
+
+#include "thread/thread_service.hpp"
 
 namespace dstd = drust::std;
 using namespace std::chrono_literals;
@@ -188,6 +194,18 @@ void async_results() {
   } catch (const std::out_of_range& error) {
     require(std::string(error.what()) == "index 12 on purpose", "std::out_of_range keeps its message");
   }
+  auto system = dstd::async(drust::on(node), []() -> int {
+    throw std::system_error(std::make_error_code(std::errc::permission_denied), "opening /etc/shadow");
+  });
+  try {
+    system.get();
+    require(false, "the remote std::system_error reached get");
+  } catch (const std::system_error& error) {
+    require(error.code() == std::errc::permission_denied, "std::system_error keeps its code");
+    require(std::string(error.what()) == std::system_error(std::make_error_code(std::errc::permission_denied),
+                                                           "opening /etc/shadow").what(),
+            std::string("std::system_error keeps its message: ") + error.what());
+  }
   auto custom = dstd::async(drust::on(node), [] { throw parse_error("bad token at 3"); });
   try {
     custom.get();
@@ -280,6 +298,68 @@ void capture() {
   require(drust::stats().live_objects == live - 1, "the refused lambda's unique_ptr was freed");
 }
 
+// `node` refuses the next `count` threads other nodes ask it to start (the thread layer's test hook).
+void refuse_on(int node, int count) {
+  dstd::thread(drust::on(node), [count] { drust::threads::refuse_thread_starts(count); }).join();
+}
+
+// Waits up to 10 s for this node's live objects to come back to `expected` (a remote node's frees
+// arrive in batches).
+bool live_objects_become(std::uint64_t expected) {
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (drust::stats().live_objects != expected) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+void refused() {
+  const int node = drust::num_nodes() - 1;
+  const std::string cause = "node " + std::to_string(node) + " cannot start a thread: refused by";
+  refuse_on(node, 2);
+  const auto live = drust::stats().live_objects;
+  auto owned = dstd::make_unique<int>(7);
+  std::atomic<bool> joined{false};
+  try {
+    dstd::thread t(drust::on(node), [p = std::move(owned)] { std::printf("ran remotely with %d\n", *p); });
+    t.join();
+    require(false, "join of a refused thread throws");
+  } catch (const std::system_error& error) {
+    std::printf("join: %s\n", error.what());
+    require(error.code() == std::errc::resource_unavailable_try_again, "join's error code");
+    require(std::string(error.what()).find("never ran") != std::string::npos &&
+                std::string(error.what()).find(cause) != std::string::npos,
+            "join names the cause");
+    joined = true;
+  }
+  require(joined, "join reported the refusal");
+  require(live_objects_become(live), "the refused closure's unique_ptr was freed");
+
+  auto value = dstd::make_unique<int>(8);
+  auto future = dstd::async(drust::on(node), [p = std::move(value)] { return *p; });
+  try {
+    std::printf("async gave %d\n", future.get());
+    require(false, "get of a refused async throws");
+  } catch (const std::system_error& error) {
+    std::printf("async: %s\n", error.what());
+    require(error.code() == std::errc::resource_unavailable_try_again, "async's error code");
+    require(std::string(error.what()).find(cause) != std::string::npos, "async's error names the cause");
+  }
+  require(live_objects_become(live), "the refused async's unique_ptr was freed");
+
+  // The node starts threads again once it has refused those two.
+  require(dstd::async(drust::on(node), [] { return drust::node_id(); }).get() == node, "a thread runs after refusals");
+}
+
+void refused_detached() {
+  const int node = drust::num_nodes() - 1;
+  refuse_on(node, 1);
+  dstd::thread(drust::on(node), [] { std::puts("the detached thread ran"); }).detach();
+  std::this_thread::sleep_for(3s);
+  std::puts("main went on after the lost thread");
+}
+
 struct job_failure : std::logic_error {
   using std::logic_error::logic_error;
 };
@@ -311,8 +391,13 @@ int main(int argc, char** argv) {
       capture();
     } else if (mode == "uncaught") {
       uncaught();
+    } else if (mode == "refused") {
+      refused();
+    } else if (mode == "refused_detached") {
+      refused_detached();
     } else {
-      std::fprintf(stderr, "usage: %s arguments|member|relocate|jthread|async|promise|capture|uncaught\n", argv[0]);
+      std::fprintf(stderr, "usage: %s arguments|member|relocate|jthread|async|promise|capture|uncaught|refused|refused_detached\n",
+                   argv[0]);
       return 2;
     }
   } catch (const std::exception& error) {
