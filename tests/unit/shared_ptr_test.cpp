@@ -369,7 +369,7 @@ TEST_CASE("const access to a local object gives its address, at colour 0 and abo
     INFO(when);
     const drust::detail::global_word word = object.word();
     REQUIRE(drust::detail::is_local(word));
-    CHECK(drust::detail::is_uncoloured_local(word) == (drust::detail::colour_of(word) == 0));
+    CHECK(drust::detail::local_object<const point>(word) == drust::detail::local_pointer<const point>(word));
     CHECK(std::as_const(object).get() == drust::detail::local_pointer<const point>(word));
     CHECK(std::as_const(object)->x + std::as_const(object)->y == object->x + object->y);
   };
