@@ -150,6 +150,17 @@ class Summarise(unittest.TestCase):
         self.assertEqual(KV.args("small", nodes=8), ())
         self.assertEqual(GEMM.args("bench", nodes=8), GEMM.bench_args)
 
+    def test_message_bound_ports_are_bound_spread_on_two_or_more_nodes_only(self):
+        socialnet = workloads.WORKLOADS_BY_NAME["socialnet"]
+        dataframe = workloads.WORKLOADS_BY_NAME["dataframe"]
+        for port in (socialnet, KV):
+            self.assertEqual(port.drun_args("bench", 1), ())
+            self.assertEqual(port.drun_args("bench", 4), ("--cpu-bind", "spread"))
+            self.assertEqual(port.drun_args("small", 8), ())
+        self.assertEqual(dataframe.drun_args("bench", 1), ("--heap", "4GiB"))
+        self.assertEqual(dataframe.drun_args("bench", 8), ("--heap", "4GiB"))
+        self.assertEqual(GEMM.drun_args("bench", 8), ())
+
 
 class Tables(unittest.TestCase):
     def rows(self):
@@ -185,6 +196,15 @@ class Tables(unittest.TestCase):
         self.assertIn("KV: the original and the port on 1 node ran `" + " ".join(KV.bench_args) + "`", table)
         self.assertIn("the port on 2 to 8 nodes ran `" + " ".join(KV.multi_node_args) + "`", table)
         self.assertIn("(the original ran 1.4 M ops/s there)", table)
+
+    def test_drun_options_for_two_or_more_nodes_are_named_under_the_table(self):
+        summary = workloads.summarise(KV, [ok(1.5e6, "long")], ports(n1=[ok(1.5e6, "long")], n2=[ok(3e4, "short")]),
+                                      multi_node_original_runs=[ok(1.4e6, "short")])
+        table = workloads.markdown_table([(KV, summary, None)], "a CPU quota of 0.25 cores")
+        self.assertIn("KV: the port on 2 to 8 nodes ran under `drun --cpu-bind spread`, on 1 node under "
+                      "`drun (no extra options)`.", table)
+        small = workloads.markdown_table([(KV, summary, None)], "a CPU quota of 0.25 cores", "small")
+        self.assertNotIn("ran under `drun", small)
 
     def test_demo_table_marks_a_mismatch(self):
         results = [(GEMM, ok(38, "x", 0.2), ok(19, "x", 1.2), None),
