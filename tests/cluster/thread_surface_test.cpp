@@ -14,6 +14,16 @@ drust_test::process_result run(int nodes, const std::string& mode, const std::st
   return drust_test::run_cluster_app("THREAD_SURFACE_APP", "thread_surface_app", nodes, provider, {mode});
 }
 
+// The job ended on its own (no timeout), with a failing status, before main went on, and its stderr
+// has `cause`.
+void check_job_ended(const drust_test::process_result& result, const std::string& cause) {
+  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
+  REQUIRE_FALSE(result.timed_out);
+  CHECK(result.exit_code != 0);
+  CHECK(result.out.find("main went on") == std::string::npos);
+  CHECK(result.err.find(cause) != std::string::npos);
+}
+
 }  // namespace
 
 TEST_CASE("string, vector, tuple and big arguments reach other nodes equal (2 and 4 nodes, shm)") {
@@ -58,12 +68,7 @@ TEST_CASE("a lambda capturing a reference or a std::string is refused before it 
 
 TEST_CASE("an uncaught exception in a remote thread ends the job, naming the node, the type and what()") {
   const auto result = run(2, "uncaught");
-  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
-  REQUIRE_FALSE(result.timed_out);
-  CHECK(result.exit_code != 0);
-  CHECK(result.out.find("main went on") == std::string::npos);
-  CHECK(result.err.find("drust: node 1: a thread started by node 0 ended with an uncaught exception of type") !=
-        std::string::npos);
+  check_job_ended(result, "drust: node 1: a thread started by node 0 ended with an uncaught exception of type");
   CHECK(result.err.find("job_failure: no more input") != std::string::npos);
 }
 
@@ -77,11 +82,6 @@ TEST_CASE("a thread or async the other node refuses to start: join and get say w
 
 TEST_CASE("a detached thread the other node refuses to start ends the job, naming the cause") {
   const auto result = run(2, "refused_detached");
-  INFO("stdout:\n" << result.out << "\nstderr:\n" << result.err);
-  REQUIRE_FALSE(result.timed_out);
-  CHECK(result.exit_code != 0);
-  CHECK(result.out.find("main went on") == std::string::npos);
+  check_job_ended(result, "drust: node 0: a detached drust::std::thread never ran: node 1 cannot start a thread");
   CHECK(result.out.find("the detached thread ran") == std::string::npos);
-  CHECK(result.err.find("drust: node 0: a detached drust::std::thread never ran: node 1 cannot start a thread") !=
-        std::string::npos);
 }
