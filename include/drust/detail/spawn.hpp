@@ -168,7 +168,6 @@ struct plain_invoker {
   }
 };
 
-
 // The entry that runs on the other node (named there by its code offset).
 template <bool WithStop, class Invoker, class U, class... Args>
 void run_remote(const char* bytes, ::std::size_t size) {
@@ -186,25 +185,17 @@ void run_remote(const char* bytes, ::std::size_t size) {
       closure.arguments);
 }
 
-// The target refused the thread: the bytes are decoded here and dropped, giving back what they own.
-template <class U, class... Args>
-void discard_remote(::std::string_view bytes) noexcept {
-  try {
-    decoder in(bytes);
-    decoded_closure<U, Args...> dropped(in);
-  } catch (...) {
-  }
-}
-
-// The same on the node that could not start the thread; an invoker whose closure carries the
-// thread's outcome (async's promise) first hears why.
+// The thread cannot start: its closure's bytes are decoded and dropped, giving back what they own.
+// On the node that refused it, `why` says why, and an invoker whose closure carries the thread's
+// outcome (async's promise) hears it first; on the spawner, whose send failed, `why` is null (the
+// spawn throws instead).
 template <class Invoker, class U, class... Args>
 void refuse_remote(const char* bytes, ::std::size_t size, const char* why) noexcept {
   try {
     decoder in(::std::string_view(bytes, size));
     decoded_closure<U, Args...> dropped(in);
     if constexpr (Invoker::reports_refusal) {
-      ::std::apply([&](Args&... arguments) { Invoker::refused(why, arguments...); }, dropped.arguments);
+      if (why != nullptr) ::std::apply([&](Args&... arguments) { Invoker::refused(why, arguments...); }, dropped.arguments);
     }
   } catch (...) {
   }
@@ -252,7 +243,7 @@ spawned spawn(int node, ::std::stop_token token, F&& f, Args&&... args) {
                           &refuse_remote<Invoker, U, ::std::decay_t<Args>...>, bytes, WithStop, Invoker::reports_refusal),
             node, true};
   } catch (...) {
-    discard_remote<U, ::std::decay_t<Args>...>(bytes);
+    refuse_remote<Invoker, U, ::std::decay_t<Args>...>(bytes.data(), bytes.size(), nullptr);
     throw;
   }
 }
