@@ -62,6 +62,19 @@ bool same_secret(const ::std::string& given, const ::std::string& expected) {
   return field->get<double>();
 }
 
+// An array of at most `limit` counts (whole numbers, not negative); empty when it is missing or
+// holds anything else.
+::std::vector<::std::uint64_t> counts_field(const json& message, const char* name, int limit) {
+  auto field = message.find(name);
+  if (field == message.end() || !field->is_array() || field->size() > static_cast<::std::size_t>(limit)) return {};
+  ::std::vector<::std::uint64_t> counts;
+  for (const json& count : *field) {
+    if (!count.is_number_unsigned()) return {};
+    counts.push_back(count.get<::std::uint64_t>());
+  }
+  return counts;
+}
+
 ::std::string string_field(const json& message, const char* name) {
   auto field = message.find(name);
   return field != message.end() && field->is_string() ? field->get<::std::string>() : "";
@@ -350,6 +363,7 @@ void controller::handle_joined_message(int node, const json& message) {
     }
   } else if (type == "load") {
     slot.load = load_report{static_cast<int>(integer_field(message, "threads").value_or(0)),
+                            counts_field(message, "threads_by_origin", settings_.node_count),
                             number_field(message, "cpu_seconds").value_or(0),
                             static_cast<::std::uint64_t>(integer_field(message, "heap_used").value_or(0)),
                             static_cast<::std::uint64_t>(integer_field(message, "heap_capacity").value_or(0)),
@@ -400,7 +414,12 @@ json controller::load_table() const {
     const node_slot& slot = nodes_[static_cast<::std::size_t>(node)];
     ::std::int64_t cores = 1;
     if (slot.hello) cores = integer_field(slot.hello->address_entry, "cores").value_or(1);
-    nodes.push_back({{"node", node}, {"threads", slot.load ? slot.load->threads : 0}, {"cores", cores}});
+    ::std::vector<::std::uint64_t> by_origin(static_cast<::std::size_t>(settings_.node_count), 0);
+    if (slot.load) ::std::copy(slot.load->threads_by_origin.begin(), slot.load->threads_by_origin.end(), by_origin.begin());
+    nodes.push_back({{"node", node},
+                     {"threads", slot.load ? slot.load->threads : 0},
+                     {"cores", cores},
+                     {"threads_by_origin", ::std::move(by_origin)}});
   }
   return {{"type", "load_table"}, {"nodes", ::std::move(nodes)}};
 }
@@ -411,7 +430,10 @@ void controller::broadcast_load_table() {
   // Nodes start from every node idle: a table that says so need not be sent.
   if (announced_load_table_.is_null()) {
     json idle = table;
-    for (json& entry : idle["nodes"]) entry["threads"] = 0;
+    for (json& entry : idle["nodes"]) {
+      entry["threads"] = 0;
+      for (json& count : entry["threads_by_origin"]) count = 0;
+    }
     announced_load_table_ = ::std::move(idle);
   }
   if (table == announced_load_table_) return;

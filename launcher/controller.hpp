@@ -52,6 +52,8 @@ struct node_hello {
 // A node's latest `load` message.
 struct load_report {
   int threads = 0;
+  // Of those, the ones each node started there (index: node; shorter when the node sent fewer).
+  ::std::vector<::std::uint64_t> threads_by_origin;
   double cpu_seconds = 0;  // the node's process CPU time so far (user and system)
   ::std::uint64_t heap_used = 0;
   ::std::uint64_t heap_capacity = 0;

@@ -111,6 +111,7 @@ json stats_message(const runtime_stats& stats) {
 json load_message(const runtime_stats& stats) {
   return {{"type", "load"},
           {"threads", threads::threads_running()},
+          {"threads_by_origin", threads::threads_running_by_origin()},
           {"cpu_seconds", stats.cpu_seconds},
           {"heap_used", stats.heap_used},
           {"heap_capacity", stats.heap_capacity},
@@ -135,9 +136,10 @@ thread_local bool applying_peer_failed = false;
   ::_exit(1);
 }
 
-// A `load_table` frame ({"nodes": [{"node", "threads", "cores"}, ...]}) to the scheduler; a
+// A `load_table` frame ({"nodes": [{"node", "threads", "cores", "threads_by_origin"}, ...]}) to
+// the scheduler, as `self` sees it: of each node's threads, those `self` started there; a
 // malformed one is ignored (the next will do).
-void receive_load_table(const json& message) {
+void receive_load_table(const json& message, int self) {
   auto nodes = message.find("nodes");
   if (nodes == message.end() || !nodes->is_array()) return;
   ::std::vector<threads::node_load> table;
@@ -146,8 +148,14 @@ void receive_load_table(const json& message) {
       const int node = entry.at("node").get<int>();
       if (node < 0 || node >= static_cast<int>(nodes->size())) return;
       if (table.size() <= static_cast<::std::size_t>(node)) table.resize(static_cast<::std::size_t>(node) + 1);
-      table[static_cast<::std::size_t>(node)] = {entry.at("threads").get<::std::uint64_t>(),
-                                                 entry.at("cores").get<::std::uint64_t>()};
+      threads::node_load& load = table[static_cast<::std::size_t>(node)];
+      load.threads = entry.at("threads").get<::std::uint64_t>();
+      load.cores = entry.at("cores").get<::std::uint64_t>();
+      const json& by_origin = entry.at("threads_by_origin");
+      if (!by_origin.is_array()) return;
+      if (self >= 0 && static_cast<::std::size_t>(self) < by_origin.size()) {
+        load.started_by_reader = by_origin[static_cast<::std::size_t>(self)].get<::std::uint64_t>();
+      }
     }
   } catch (const json::exception&) {
     return;
@@ -358,7 +366,7 @@ void node_runtime::handle_control_message(const json& message) {
     sync::channel_service::instance().fail_node(*node, reason);
   } else if (type == "load_table") {
     // The controller's view of every node's threads and cores, for threads placed by drust.
-    receive_load_table(message);
+    receive_load_table(message, config_.node);
   } else if (type == "placement") {
     // The controller's advice: where this node's allocations go past the pressure threshold.
     ::std::optional<int> node = node_field("heap_node");

@@ -82,33 +82,10 @@ int choose_thread_node(const placement_inputs& in) {
   return best;
 }
 
-::std::uint64_t estimated_threads(::std::uint64_t reported, ::std::uint64_t running_now, ::std::uint64_t recent_peak) {
-  const ::std::uint64_t started_elsewhere = reported > recent_peak ? reported - recent_peak : 0;
-  return started_elsewhere + running_now;
-}
-
-void recent_maximum::advance(clock::time_point now) {
-  if (bucket_start_ == clock::time_point{}) bucket_start_ = now;
-  if (now - bucket_start_ < window_) return;
-  if (now - bucket_start_ >= 2 * window_) {
-    previous_peak_ = value_;  // nothing changed for a whole window: the count stayed as it is
-    bucket_start_ = now;
-  } else {
-    previous_peak_ = current_peak_;
-    bucket_start_ += window_;
-  }
-  current_peak_ = value_;
-}
-
-void recent_maximum::note(::std::uint64_t value, clock::time_point now) {
-  advance(now);
-  value_ = value;
-  current_peak_ = ::std::max(current_peak_, value);
-}
-
-::std::uint64_t recent_maximum::peak(clock::time_point now) {
-  advance(now);
-  return ::std::max(previous_peak_, current_peak_);
+::std::uint64_t estimated_threads(::std::uint64_t reported, ::std::uint64_t reported_mine, ::std::uint64_t running_now) {
+  // The two figures of a report are read one after the other on its node: `reported_mine` can be
+  // one thread ahead.
+  return reported - ::std::min(reported, reported_mine) + running_now;
 }
 
 }  // namespace drust::threads

@@ -10,17 +10,18 @@
 //   int node = threads::choose_thread_node(in);   // 1: node 0 is full, node 1 the least loaded
 #pragma once
 
-#include <chrono>
 #include <cstdint>
 #include <span>
 #include <vector>
 
 namespace drust::threads {
 
-// One node's entry of the load table: threads running there and the cores it offers.
+// One node's entry of the load table: threads running there and the cores it offers; and, of
+// those threads, the ones the node reading the table started there.
 struct node_load {
   ::std::uint64_t threads = 0;
   ::std::uint64_t cores = 0;
+  ::std::uint64_t started_by_reader = 0;
 
   // Whether a new thread there would still have a core of its own.
   bool has_free_core() const { return threads < cores; }
@@ -54,36 +55,11 @@ struct placement_inputs {
 int choose_thread_node(const placement_inputs& in);
 
 // A node's threads as this node should count them: `reported` (the controller's table, from that
-// node's last report), less the threads this node had running there when the report was taken,
-// plus those it has running there now. The first is unknown, so `recent_peak` stands for it: the
-// most it has had running there over a window at least as long as a report's age (never fewer
-// than the report counted, so threads of this node that ended since are never counted twice).
-// The error is on the side of "free", and only for threads other nodes started.
-::std::uint64_t estimated_threads(::std::uint64_t reported, ::std::uint64_t running_now, ::std::uint64_t recent_peak);
-
-// The largest value a count has had over the last `window` at least (up to twice that): what
-// estimated_threads needs, kept in O(1) with two buckets of one window each.
-class recent_maximum {
- public:
-  using clock = ::std::chrono::steady_clock;
-
-  explicit recent_maximum(clock::duration window) : window_(window) {}
-
-  // The count is `value` from `now` on.
-  void note(::std::uint64_t value, clock::time_point now);
-  // The largest value since `now - window` at least (the current one included).
-  ::std::uint64_t peak(clock::time_point now);
-
- private:
-  // Starts new buckets for the windows that have passed; `value_` held through them.
-  void advance(clock::time_point now);
-
-  clock::duration window_;
-  clock::time_point bucket_start_{};
-  ::std::uint64_t value_ = 0;          // the count now
-  ::std::uint64_t current_peak_ = 0;   // the largest since bucket_start_
-  ::std::uint64_t previous_peak_ = 0;  // the largest over the window before bucket_start_
-};
+// node's last report), less `reported_mine` (those of them this node started), plus
+// `running_now` (the threads this node has running there now, by its own exact count). So this
+// node's threads are counted as they are now, never as the report saw them; only the threads
+// other nodes started there come from the (older) report.
+::std::uint64_t estimated_threads(::std::uint64_t reported, ::std::uint64_t reported_mine, ::std::uint64_t running_now);
 
 // The node holding most of `data`'s bytes (ties: `prefer` if among them, else the lowest id);
 // -1 when `data` names no node.

@@ -1,6 +1,5 @@
 #include "thread/scheduler.hpp"
 
-#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <utility>
@@ -14,20 +13,12 @@ namespace drust::threads {
 
 namespace {
 
-// How far back a load table's figure for a node may look: that node's report interval (250 ms,
-// src/runtime/node_runtime.cpp) plus the time the report takes to reach the controller and the
-// table to come back, which a node throttled by its CPU quota can stretch. Too short a window
-// counts a finished thread twice until the next table; too long one only hides other nodes'
-// threads for longer (estimated_threads).
-constexpr auto report_age_window = ::std::chrono::milliseconds(500);
-
 struct scheduler_state {
   explicit scheduler_state(scheduler_view installed) : view(::std::move(installed)) {
     table.resize(view.cores.size());
     for (::std::size_t node = 0; node < table.size(); ++node) table[node].cores = view.cores[node];
     running_there.assign(table.size(), 0);
     ended_before_start.assign(table.size(), 0);
-    recent_running_there.assign(table.size(), recent_maximum(report_age_window));
   }
 
   const scheduler_view view;
@@ -35,9 +26,8 @@ struct scheduler_state {
   // Until the first table: every node idle, with the cores it announced.
   ::std::vector<node_load> table ABSL_GUARDED_BY(lock);
   // Per node: the threads this node started there that are still running (exact, never reset by a
-  // table), and the most of them over the last report_age_window.
+  // table).
   ::std::vector<::std::uint64_t> running_there ABSL_GUARDED_BY(lock);
-  ::std::vector<recent_maximum> recent_running_there ABSL_GUARDED_BY(lock);
   ::std::vector<::std::uint64_t> ended_before_start ABSL_GUARDED_BY(lock);  // count_running_there
 };
 
@@ -45,8 +35,8 @@ struct scheduler_state {
 scheduler_state* state = nullptr;
 
 // A thread this node started on `node` began (`started`) or ended. The end can be handled first:
-// a short thread may finish, and its node's `thread_done` arrive, before the spawn's reply wakes
-// the spawner that notes the start. Such an end is kept as a credit that the start then cancels,
+// a short thread may finish, and its node's `thread_done` arrive, before the spawner, back from
+// sending the spawn, notes the start. Such an end is kept as a credit that the start then cancels,
 // so that the count neither misses a thread nor keeps one that has ended.
 void count_running_there(int node, bool started) {
   if (state == nullptr) return;
@@ -65,9 +55,7 @@ void count_running_there(int node, bool started) {
     --count;
   } else {
     ++ended_early;
-    return;
   }
-  state->recent_running_there[index].note(count, ::std::chrono::steady_clock::now());
 }
 
 }  // namespace
@@ -111,11 +99,10 @@ int default_thread_node(const argument_data* data, ::std::size_t count) {
   ::std::vector<threads::node_load> table;
   {
     absl::MutexLock hold(&state->lock);
-    const auto now = ::std::chrono::steady_clock::now();
     table = state->table;
     for (::std::size_t node = 0; node < table.size(); ++node) {
-      table[node].threads = threads::estimated_threads(table[node].threads, state->running_there[node],
-                                                       state->recent_running_there[node].peak(now));
+      table[node].threads = threads::estimated_threads(table[node].threads, table[node].started_by_reader,
+                                                       state->running_there[node]);
     }
   }
   in.table = table;

@@ -89,6 +89,18 @@ absl::flat_hash_map<detail::thread_serial, ::std::shared_ptr<thread_record>> rec
 ::std::atomic<::std::uint64_t> next_serial{1};
 ::std::atomic<::std::uint64_t> started{0};
 ::std::atomic<::std::uint64_t> running{0};
+// The threads running here, by the node that started them (index: node; sized by install). The
+// load report carries them, so that a spawner can tell its own threads in a node's figure from
+// the others' (docs/design/scheduler.md, "The estimate of another node's load").
+::std::unique_ptr<::std::atomic<::std::uint64_t>[]> running_by_origin;
+
+// A thread started by `origin` began (+1) or ended (-1) here.
+void count_running(int origin, int change) {
+  running.fetch_add(static_cast<::std::uint64_t>(change));
+  if (running_by_origin && origin >= 0 && origin < cluster.nodes) {
+    running_by_origin[static_cast<::std::size_t>(origin)].fetch_add(static_cast<::std::uint64_t>(change));
+  }
+}
 // Local threads created but not yet running: counted as running, so that a burst of spawns on this
 // node sees the threads it has just started (docs/design/threads.md, "Placement").
 ::std::atomic<::std::uint64_t> launching{0};
@@ -163,8 +175,9 @@ thread_local const ::std::stop_source* current_stop = nullptr;
 template <class Body>
 void run_thread(detail::thread_serial serial, ::std::shared_ptr<thread_record> local_record, Body&& body) {
   current_serial = serial;
+  const int origin = detail::origin_node(serial);
   started.fetch_add(1);
-  running.fetch_add(1);
+  count_running(origin, 1);
   if (local_record) launching.fetch_sub(1);
   try {
     body();
@@ -182,7 +195,7 @@ void run_thread(detail::thread_serial serial, ::std::shared_ptr<thread_record> l
                      cluster.node, detail::origin_node(serial), lost->first, lost->second.c_str(), what.type.c_str(),
                      what.message.c_str());
       ::std::fflush(stderr);
-      running.fetch_sub(1);
+      count_running(origin, -1);
       return;
     }
     // As with std::thread, an exception leaving the thread ends the program, here the whole job:
@@ -192,12 +205,11 @@ void run_thread(detail::thread_serial serial, ::std::shared_ptr<thread_record> l
     ::std::fflush(stderr);
     ::std::terminate();
   }
-  running.fetch_sub(1);
+  count_running(origin, -1);
   if (local_record) {
     settle_record(::std::move(local_record), serial, thread_done);
     return;
   }
-  const int origin = detail::origin_node(serial);
   if (origin == cluster.node || cluster.transport == nullptr) {
     mark_finished(serial);
     return;
@@ -448,6 +460,7 @@ detail::global_word park_bytes(::std::string_view bytes) {
 
 void install(const cluster_view& view) {
   cluster = view;
+  running_by_origin = ::std::make_unique<::std::atomic<::std::uint64_t>[]>(static_cast<::std::size_t>(view.nodes));
   install_futures(view);
   if (view.transport != nullptr) {
     view.transport->on_request(thread_spawn_message::kind, handle_spawn);
@@ -480,6 +493,12 @@ void refuse_thread_starts(int count) { starts_to_refuse.store(count); }
 
 ::std::uint64_t threads_started() { return started.load(); }
 ::std::uint64_t threads_running() { return running.load() + launching.load(); }
+
+::std::vector<::std::uint64_t> threads_running_by_origin() {
+  ::std::vector<::std::uint64_t> counts(static_cast<::std::size_t>(running_by_origin ? cluster.nodes : 0));
+  for (::std::size_t node = 0; node < counts.size(); ++node) counts[node] = running_by_origin[node].load();
+  return counts;
+}
 
 }  // namespace drust::threads
 

@@ -37,6 +37,9 @@ void refuse_thread_starts(int count);
 // Threads this node has run for anyone, and threads running here now.
 ::std::uint64_t threads_started();
 ::std::uint64_t threads_running();
+// The threads running here now (not those still being created), by the node that started them
+// (index: node; empty before install).
+::std::vector<::std::uint64_t> threads_running_by_origin();
 
 }  // namespace drust::threads
 

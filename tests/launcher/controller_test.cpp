@@ -447,9 +447,10 @@ TEST_CASE("the load table (threads and cores per node) reaches every node when a
   for (int fd : fds) REQUIRE(control::send_frame(fd, {{"type", "ready"}}).ok());
   for (int fd : fds) CHECK(receive(test, fd)["type"] == "start");
 
-  auto load = [](int threads, double cpu_seconds = 0) {
+  auto load = [](int threads, double cpu_seconds = 0, json by_origin = json::array({0, 0, 0})) {
     return json{{"type", "load"},      {"threads", threads},     {"cpu_seconds", cpu_seconds},
-                {"heap_used", 0},      {"heap_capacity", 100},   {"cache_bytes", 0}};
+                {"heap_used", 0},      {"heap_capacity", 100},   {"cache_bytes", 0},
+                {"threads_by_origin", std::move(by_origin)}};
   };
   // Every node idle is what nodes assume before any table: nothing is sent for it (node 0's
   // report brings placement advice only).
@@ -458,8 +459,9 @@ TEST_CASE("the load table (threads and cores per node) reaches every node when a
   test.pump_a_little();
   for (int fd : fds) CHECK(control::receive_frame(fd, 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);
 
-  // Node 1 runs 5 threads: everyone hears the table, with each node's cores from its hello.
-  REQUIRE(control::send_frame(fds[1], load(5)).ok());
+  // Node 1 runs 5 threads, 1 started by node 0 and 3 by itself: everyone hears the table, with
+  // each node's cores from its hello, and who started the threads.
+  REQUIRE(control::send_frame(fds[1], load(5, 0, {1, 3, 1})).ok());
   for (int fd : fds) {
     json table = receive(test, fd);
     while (table["type"] == "placement") table = receive(test, fd);
@@ -470,12 +472,30 @@ TEST_CASE("the load table (threads and cores per node) reaches every node when a
       CHECK(entry["node"] == node);
       CHECK(entry["cores"] == node + 1);
       CHECK(entry["threads"] == (node == 1 ? 5 : 0));
+      CHECK(entry["threads_by_origin"] == (node == 1 ? json::array({1, 3, 1}) : json::array({0, 0, 0})));
     }
   }
   CHECK(test.controller->load_table()["nodes"][1]["threads"] == 5);
 
+  // Counts by origin that are not counts (or name more nodes than there are) count as none.
+  for (const json& bad : {json::array({1, -3, 1}), json::array({1, 1, 1, 1}), json("3")}) {
+    REQUIRE(control::send_frame(fds[2], load(2, 0, bad)).ok());
+    for (int fd : fds) {
+      json table = receive(test, fd);
+      while (table["type"] == "placement") table = receive(test, fd);
+      CHECK(table["nodes"][2]["threads"] == 2);
+      CHECK(table["nodes"][2]["threads_by_origin"] == json::array({0, 0, 0}));
+    }
+    REQUIRE(control::send_frame(fds[2], load(0)).ok());
+    for (int fd : fds) {
+      json table = receive(test, fd);
+      while (table["type"] == "placement") table = receive(test, fd);
+      CHECK(table["nodes"][2]["threads"] == 0);
+    }
+  }
+
   // The same threads again, with more CPU time: no new table (CPU time moves on every report).
-  REQUIRE(control::send_frame(fds[1], load(5, 2.5)).ok());
+  REQUIRE(control::send_frame(fds[1], load(5, 2.5, {1, 3, 1})).ok());
   REQUIRE(test.pump_until([&] { return test.controller->latest_load(1)->cpu_seconds == 2.5; }));
   test.pump_a_little();
   for (int fd : fds) CHECK(control::receive_frame(fd, 50ms).status().code() == absl::StatusCode::kDeadlineExceeded);

@@ -189,16 +189,11 @@ int main() {
   // The scenarios that count threads per node come first: each ends with every thread joined.
   run_rounds(4, 2);
   run_spread(12);
-  // The next scenario needs node 2 seen with a free core. Right after the burst of 12 threads,
-  // this node's table may still hold node 2's report from while they ran: the scheduler discounts
-  // its own threads' part of such a report only for a while (report_age_window, 500 ms), and
-  // under the sanitizers, with every node 2 to 3 times slower, a fresh report can take longer.
-  // Load reports go out every 250 ms: after 1.5 s every node has sent several.
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // No pause between scenarios: a load table made while the last one's threads ran still counts
+  // them, and this node counts its own threads there as they are now, not as the table does
+  // (docs/design/scheduler.md, "The estimate of another node's load").
   run_affinity();
   run_on();
-  // The threads of the last scenarios have ended and been reported (as before run_affinity).
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   run_async_rounds(2);
   std::printf("result ok\n");
   return 0;
