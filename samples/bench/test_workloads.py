@@ -7,6 +7,8 @@ nothing is timed.
 
 import importlib.machinery
 import importlib.util
+import os
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -162,6 +164,22 @@ class Summarise(unittest.TestCase):
         self.assertEqual(GEMM.drun_args("bench", 8), ())
 
 
+class OneNodeCpus(unittest.TestCase):
+    def test_a_quota_below_one_core_gets_one_cpu_and_more_get_as_many_as_they_need(self):
+        allowed = sorted(os.sched_getaffinity(0))
+        self.assertEqual(workloads.one_node_cpus(0.25), allowed[:1])
+        self.assertEqual(workloads.one_node_cpus(1.0), allowed[:1])
+        self.assertEqual(workloads.one_node_cpus(1.5), allowed[:2])
+
+    def test_the_child_is_bound_to_those_cpus(self):
+        cpus = workloads.one_node_cpus(0.25)
+        setup = workloads.child_setup(cpus=cpus)
+        shown = subprocess.run(["python3", "-c", "import os; print(sorted(os.sched_getaffinity(0)))"],
+                               capture_output=True, text=True, preexec_fn=setup, check=True).stdout
+        self.assertEqual(shown.strip(), str(cpus))
+        self.assertIsNone(workloads.child_setup())
+
+
 class Tables(unittest.TestCase):
     def rows(self):
         met = workloads.summarise(GEMM, [ok(10)], ports(n1=[ok(10)], n2=[ok(20)], n4=[ok(40)],
@@ -205,6 +223,13 @@ class Tables(unittest.TestCase):
                       "`drun (no extra options)`.", table)
         small = workloads.markdown_table([(KV, summary, None)], "a CPU quota of 0.25 cores", "small")
         self.assertNotIn("ran under `drun", small)
+
+    def test_the_cpus_of_one_node_runs_are_named_under_the_table(self):
+        summary = workloads.summarise(GEMM, [ok(38, "x")], ports(n1=[ok(37, "x")]))
+        table = workloads.markdown_table([(GEMM, summary, None)], "a CPU quota of 0.25 cores", "bench", [0])
+        self.assertIn("The original and the port on 1 node ran bound to CPU 0,", table)
+        unbound = workloads.markdown_table([(GEMM, summary, None)], "a CPU quota of 0.25 cores", "bench")
+        self.assertNotIn("ran bound to CPU", unbound)
 
     def test_demo_table_marks_a_mismatch(self):
         results = [(GEMM, ok(38, "x", 0.2), ok(19, "x", 1.2), None),
