@@ -227,7 +227,7 @@ class Tables(unittest.TestCase):
     def test_the_cpus_of_one_node_runs_are_named_under_the_table(self):
         summary = workloads.summarise(GEMM, [ok(38, "x")], ports(n1=[ok(37, "x")]))
         table = workloads.markdown_table([(GEMM, summary, None)], "a CPU quota of 0.25 cores", "bench", [0])
-        self.assertIn("The original and the port on 1 node ran bound to CPU 0,", table)
+        self.assertIn("The original and the port on 1 node ran bound to CPU 0 (a machine", table)
         unbound = workloads.markdown_table([(GEMM, summary, None)], "a CPU quota of 0.25 cores", "bench")
         self.assertNotIn("ran bound to CPU", unbound)
 
