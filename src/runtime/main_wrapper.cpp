@@ -5,18 +5,30 @@
 #include <dlfcn.h>
 #include <signal.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
 #include "absl/synchronization/mutex.h"
 #include "runtime/node_runtime.hpp"
+#include "thread/thread_service.hpp"
 
 extern "C" int __real_main(int argc, char** argv, char** envp);
 
 namespace {
 
-void finish_at_exit() { drust::runtime::node_runtime::instance().finish(0); }
+// The program's main is over (status): the threads of its asyncs end first (their futures have
+// their values, but they may still destroy their arguments: thread_service.hpp), then the runtime
+// stops.
+void finish_main(int status) {
+  if (!drust::threads::wait_for_async_threads(std::chrono::seconds(10))) {
+    std::fprintf(stderr, "drust: node 0: an async's thread had not ended 10 s after main returned; stopping anyway\n");
+  }
+  drust::runtime::node_runtime::instance().finish(status);
+}
+
+void finish_at_exit() { finish_main(0); }
 
 // Debian's libfabric links the PSM libraries, and libinfinipath installs crash handlers when it
 // is loaded, before main: they print a backtrace and exit(1), so a node killed by SIGSEGV or an
@@ -62,6 +74,6 @@ extern "C" int __wrap_main(int argc, char** argv, char** envp) {
   // A main that calls exit() instead of returning still tells the controller.
   std::atexit(finish_at_exit);
   int status = __real_main(argc, argv, envp);
-  runtime.finish(status);
+  finish_main(status);
   return status;
 }

@@ -78,14 +78,19 @@ struct thread_record {
   const bool outcome_in_closure;             // an async's: a refusal reaches its future
   ::std::atomic<int> state{thread_running};  // changed under records_lock, waited on without it
   bool detached = false;                     // guarded by records_lock
+  bool async_tail = false;                   // detached as an async's (counted in async_tails); same
   bool end_counted = false;                  // its end was noted for placement; guarded by records_lock
   ::std::string failure;                     // the node running it failed (written before state)
   bool refused = false;                      // failed because its node could not start it
 };
 
 cluster_view cluster;
-absl::Mutex records_lock;
-absl::flat_hash_map<detail::thread_serial, ::std::shared_ptr<thread_record>> records ABSL_GUARDED_BY(records_lock);
+// Never destroyed: a detached thread may still end while exit() runs the static destructors.
+absl::Mutex& records_lock = *new absl::Mutex;
+absl::flat_hash_map<detail::thread_serial, ::std::shared_ptr<thread_record>>& records ABSL_GUARDED_BY(records_lock) =
+    *new absl::flat_hash_map<detail::thread_serial, ::std::shared_ptr<thread_record>>;
+// Detached async threads still running (their tails: destroying their arguments).
+::std::uint64_t async_tails ABSL_GUARDED_BY(records_lock) = 0;
 ::std::atomic<::std::uint64_t> next_serial{1};
 ::std::atomic<::std::uint64_t> started{0};
 ::std::atomic<::std::uint64_t> running{0};
@@ -134,6 +139,7 @@ void settle_record(::std::shared_ptr<thread_record> record, detail::thread_seria
     if (record->state.load(::std::memory_order_relaxed) != thread_running) return;
     count_end(*record);
     if (record->detached) {
+      if (record->async_tail) --async_tails;
       records.erase(serial);
       if (refused && !record->outcome_in_closure) end_job_for_lost_thread(failure);
       return;
@@ -494,6 +500,13 @@ void refuse_thread_starts(int count) { starts_to_refuse.store(count); }
 ::std::uint64_t threads_started() { return started.load(); }
 ::std::uint64_t threads_running() { return running.load() + launching.load(); }
 
+bool wait_for_async_threads(::std::chrono::milliseconds limit) {
+  absl::MutexLock hold(&records_lock);
+  // absl evaluates the condition with records_lock held.
+  return records_lock.AwaitWithTimeout(absl::Condition(+[](::std::uint64_t* tails) { return *tails == 0; }, &async_tails),
+                                       absl::FromChrono(limit));
+}
+
 ::std::vector<::std::uint64_t> threads_running_by_origin() {
   ::std::vector<::std::uint64_t> counts(static_cast<::std::size_t>(running_by_origin ? cluster.nodes : 0));
   for (::std::size_t node = 0; node < counts.size(); ++node) counts[node] = running_by_origin[node].load();
@@ -629,7 +642,7 @@ void join_thread(thread_serial serial) {
   }
 }
 
-void detach_thread(thread_serial serial) {
+void detach_thread(thread_serial serial, bool async) {
   absl::MutexLock hold(&threads::records_lock);
   auto found = threads::records.find(serial);
   if (found == threads::records.end()) return;
@@ -640,6 +653,10 @@ void detach_thread(thread_serial serial) {
     if (lost) threads::end_job_for_lost_thread(failure);
   } else {
     found->second->detached = true;
+    if (async) {
+      found->second->async_tail = true;
+      ++threads::async_tails;
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 // <drust/detail/launch.hpp>, which are defined here.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -37,6 +38,10 @@ void refuse_thread_starts(int count);
 // Threads this node has run for anyone, and threads running here now.
 ::std::uint64_t threads_started();
 ::std::uint64_t threads_running();
+// Waits, at most `limit`, until every async thread this node started has ended, also the part
+// after its value (destroying its arguments); false when some have not. Called when the program's
+// main returns, before the runtime stops.
+bool wait_for_async_threads(::std::chrono::milliseconds limit);
 // The threads running here now (not those still being created), by the node that started them
 // (index: node; empty before install).
 ::std::vector<::std::uint64_t> threads_running_by_origin();

@@ -85,3 +85,15 @@ TEST_CASE("a detached thread the other node refuses to start ends the job, namin
   check_job_ended(result, "drust: node 0: a detached drust::std::thread never ran: node 1 cannot start a thread");
   CHECK(result.out.find("the detached thread ran") == std::string::npos);
 }
+
+TEST_CASE("main returns only once its asyncs' threads have ended, here and on another node") {
+  // Their values are back at once; destroying their arguments takes 300 ms more (std::async's
+  // thread completes before its future lets go). Before, the job ended without those ends, or a
+  // local thread ending during exit() aborted on the destroyed thread table.
+  const auto result = run(2, "async_tail");
+  drust_test::check_ok(result);
+  INFO("stdout:\n" << result.out);
+  CHECK(result.out.find("main returns") != std::string::npos);
+  CHECK(drust_test::count_of(result.out, "tail ended node=0") == 1);
+  CHECK(drust_test::count_of(result.out, "tail ended node=1") == 1);
+}

@@ -53,8 +53,11 @@ void send_stop(int node, thread_serial id);
 ::std::stop_token current_stop_token();
 // Waits for the thread to finish. Throws std::system_error if its node failed.
 void join_thread(thread_serial id);
-// Lets the thread run on without anyone joining it.
-void detach_thread(thread_serial id);
+// Lets the thread run on without anyone joining it. `async`: the thread of an async, whose future
+// has its outcome; it still destroys its arguments after that, and the program's main does not
+// return until it has (threads::wait_for_async_threads), as std::async's thread completes before
+// its future lets go.
+void detach_thread(thread_serial id, bool async = false);
 // The node a thread goes to when the program names none.
 int default_thread_node();
 // The id of the calling thread (given lazily to threads drust did not start, e.g. main).

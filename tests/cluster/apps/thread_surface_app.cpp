@@ -11,6 +11,8 @@
 //   thread_surface_app refused     the last node refuses to start threads: join and an async's get
 //                                  report why, and the refused closures give back what they own
 //   thread_surface_app refused_detached  the same for a detached thread: the job ends
+//   thread_surface_app async_tail  main returns right after the values of two asyncs (here and on
+//                                  node 1) whose arguments take 300 ms to destroy: both finish first
 // Prints "result ok" when every check held, "result failed: <why>" otherwise.
 #include <atomic>
 #include <chrono>
@@ -25,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include <drust/codec>
 #include <drust/runtime>
 #include <drust/std/future>
 #include <drust/std/memory>
@@ -370,9 +373,43 @@ void uncaught() {
   std::puts("main went on after the exception");
 }
 
+// True on main's thread: the copies of an argument that the spawn path destroys there are not
+// the thread's.
+thread_local bool on_main = false;
+
+// An argument that, destroyed on the thread that ran its async (after the async's value is
+// back), takes 300 ms and then says so.
+struct slow_tail {
+  bool live = true;  // false once moved from
+  slow_tail() = default;
+  slow_tail(slow_tail&& other) noexcept : live(std::exchange(other.live, false)) {}
+  slow_tail& operator=(slow_tail&&) = delete;
+  ~slow_tail() {
+    if (on_main || !live) return;
+    std::this_thread::sleep_for(300ms);
+    std::printf("tail ended node=%d\n", drust::node_id());
+    std::fflush(stdout);
+  }
+};
+
+void async_tail() {
+  auto here = dstd::async(drust::on(0), [](const slow_tail&) { return drust::node_id(); }, slow_tail{});
+  auto there = dstd::async(drust::on(1), [](const slow_tail&) { return drust::node_id(); }, slow_tail{});
+  require(here.get() == 0 && there.get() == 1, "async_tail: the asyncs ran where drust::on said");
+  std::puts("main returns");
+}
+
 }  // namespace
 
+template <>
+struct drust::codec<slow_tail> {
+  static void encode(drust::encoder&, const slow_tail&) {}
+  static slow_tail decode(drust::decoder&) { return {}; }
+};
+
 int main(int argc, char** argv) {
+  on_main = true;
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   const std::string mode = argc > 1 ? argv[1] : "";
   try {
     if (mode == "arguments") {
@@ -395,8 +432,10 @@ int main(int argc, char** argv) {
       refused();
     } else if (mode == "refused_detached") {
       refused_detached();
+    } else if (mode == "async_tail") {
+      async_tail();
     } else {
-      std::fprintf(stderr, "usage: %s arguments|member|relocate|jthread|async|promise|capture|uncaught|refused|refused_detached\n",
+      std::fprintf(stderr, "usage: %s arguments|member|relocate|jthread|async|promise|capture|uncaught|refused|refused_detached|async_tail\n",
                    argv[0]);
       return 2;
     }
