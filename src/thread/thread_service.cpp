@@ -78,7 +78,7 @@ struct thread_record {
   const bool outcome_in_closure;             // an async's: a refusal reaches its future
   ::std::atomic<int> state{thread_running};  // changed under records_lock, waited on without it
   bool detached = false;                     // guarded by records_lock
-  bool async_tail = false;                   // detached as an async's (counted in async_tails); same
+  bool async_tail = false;                   // detached as an async's, counted in async_tails; guarded by records_lock
   bool end_counted = false;                  // its end was noted for placement; guarded by records_lock
   ::std::string failure;                     // the node running it failed (written before state)
   bool refused = false;                      // failed because its node could not start it
@@ -98,6 +98,10 @@ absl::flat_hash_map<detail::thread_serial, ::std::shared_ptr<thread_record>>& re
 // load report carries them, so that a spawner can tell its own threads in a node's figure from
 // the others' (docs/design/scheduler.md, "The estimate of another node's load").
 ::std::unique_ptr<::std::atomic<::std::uint64_t>[]> running_by_origin;
+// Local threads created but not yet running: counted as running, so that a burst of spawns on this
+// node sees the threads it has just started (docs/design/threads.md, "Placement").
+::std::atomic<::std::uint64_t> launching{0};
+thread_local detail::thread_serial current_serial = 0;
 
 // A thread started by `origin` began (+1) or ended (-1) here.
 void count_running(int origin, int change) {
@@ -106,10 +110,6 @@ void count_running(int origin, int change) {
     running_by_origin[static_cast<::std::size_t>(origin)].fetch_add(static_cast<::std::uint64_t>(change));
   }
 }
-// Local threads created but not yet running: counted as running, so that a burst of spawns on this
-// node sees the threads it has just started (docs/design/threads.md, "Placement").
-::std::atomic<::std::uint64_t> launching{0};
-thread_local detail::thread_serial current_serial = 0;
 
 detail::thread_serial new_serial() {
   return (static_cast<detail::thread_serial>(cluster.node) << 48) | next_serial.fetch_add(1);
