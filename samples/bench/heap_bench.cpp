@@ -25,7 +25,8 @@
 // Rounds alternate the two sides (the order flips every round; the 4 KiB miss and its two
 // baselines rotate) so that noise hits both; the
 // table shows, per operation, the median of per-round means for the walks and the median of every
-// operation timed alone for the one-sided rows (miss, move), and their ratio. It asserts nothing.
+// operation timed alone for the one-sided rows (miss, move), and their ratio; then the one-sided
+// rows as medians of per-round means, and their tails (p50, p90, p99). It asserts nothing.
 #include <algorithm>
 #include <chrono>
 #include <cctype>
@@ -51,6 +52,14 @@ using clock_type = std::chrono::steady_clock;
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values.empty() ? 0 : values[values.size() / 2];
+}
+
+// The value below which a fraction `q` of `values` lies (nearest rank).
+double quantile(std::vector<double> values, double q) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  const auto rank = static_cast<std::size_t>(q * static_cast<double>(values.size()));
+  return values[std::min(values.size() - 1, rank)];
 }
 
 // The median of the means of consecutive batches of `batch` values (one batch per round).
@@ -361,6 +370,24 @@ int main(int argc, char** argv) {
       mean_row("remote read miss 4 KiB (cold destination)", miss4k, read4k_cold);
     }
     if (wanted("move")) mean_row("move 4 KiB to the writer", move4k, read4k_b);
+    // The tails, which the median hides and the means blur: a slow operation every tenth or
+    // hundredth (docs/PERFORMANCE.md, "The tails of a miss").
+    std::printf("\none-sided operations' tails (ns)\n\n| operation | p50 | p90 | p99 |\n|---|---:|---:|---:|\n");
+    auto tail_row = [](const char* operation, const std::vector<double>& values) {
+      std::printf("| %s | %.0f | %.0f | %.0f |\n", operation, quantile(values, 0.5), quantile(values, 0.9),
+                  quantile(values, 0.99));
+    };
+    if (wanted("miss")) {
+      tail_row("drust: remote read miss 64 B", miss64);
+      tail_row("baseline: read 64 B", read64);
+      tail_row("drust: remote read miss 4 KiB", miss4k);
+      tail_row("baseline: read 4 KiB", read4k);
+      tail_row("baseline: read 4 KiB, cold destination", read4k_cold);
+    }
+    if (wanted("move")) {
+      tail_row("drust: move 4 KiB to the writer", move4k);
+      tail_row("baseline: read 4 KiB (move rounds)", read4k_b);
+    }
   }
   const drust::runtime_stats here = drust::stats();
   std::printf("\nnode 0: remote_reads=%" PRIu64 " cache_hits=%" PRIu64 " cache_misses=%" PRIu64 " moves=%" PRIu64 "\n",
