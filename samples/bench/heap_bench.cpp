@@ -26,18 +26,22 @@
 // baselines rotate) so that noise hits both; the
 // table shows, per operation, the median of per-round means for the walks and the median of every
 // operation timed alone for the one-sided rows (miss, move), and their ratio; then the one-sided
-// rows as medians of per-round means, and their tails (p50, p90, p99). It asserts nothing.
+// rows as medians of per-round means, and their tails (p50, p90, p99) with the page faults each
+// operation took on average. It asserts nothing.
 #include <algorithm>
 #include <chrono>
 #include <cctype>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include <drust/runtime>
 #include <drust/std/memory>
@@ -84,13 +88,25 @@ double time_ns(F&& f, double per) {
 // For the one-sided rows (microseconds each): on a loaded machine a batch mean absorbs every time
 // the process is descheduled, while the median operation does not (two clock reads per operation,
 // ~20-40 ns, land on both sides alike).
+// Minor page faults this thread has taken so far.
+long thread_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_minflt;
+}
+
+// Page faults taken while timing each series (time_each), by series.
+std::map<const std::vector<double>*, long> faults_of;
+
 template <class F>
 void time_each(std::vector<double>& per_operation, int count, F&& op) {
+  const long faults_before = thread_faults();
   for (int i = 0; i < count; ++i) {
     const auto start = clock_type::now();
     op();
     per_operation.push_back(std::chrono::duration<double, std::nano>(clock_type::now() - start).count());
   }
+  faults_of[&per_operation] += thread_faults() - faults_before;
 }
 
 volatile std::int64_t sink;
@@ -372,10 +388,12 @@ int main(int argc, char** argv) {
     if (wanted("move")) mean_row("move 4 KiB to the writer", move4k, read4k_b);
     // The tails, which the median hides and the means blur: a slow operation every tenth or
     // hundredth (docs/PERFORMANCE.md, "The tails of a miss").
-    std::printf("\none-sided operations' tails (ns)\n\n| operation | p50 | p90 | p99 |\n|---|---:|---:|---:|\n");
+    std::printf("\none-sided operations' tails (ns) and page faults per operation\n\n"
+                "| operation | p50 | p90 | p99 | faults |\n|---|---:|---:|---:|---:|\n");
     auto tail_row = [](const char* operation, const std::vector<double>& values) {
-      std::printf("| %s | %.0f | %.0f | %.0f |\n", operation, quantile(values, 0.5), quantile(values, 0.9),
-                  quantile(values, 0.99));
+      const double faults = values.empty() ? 0 : static_cast<double>(faults_of[&values]) / static_cast<double>(values.size());
+      std::printf("| %s | %.0f | %.0f | %.0f | %.3f |\n", operation, quantile(values, 0.5), quantile(values, 0.9),
+                  quantile(values, 0.99), faults);
     };
     if (wanted("miss")) {
       tail_row("drust: remote read miss 64 B", miss64);

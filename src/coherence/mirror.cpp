@@ -52,7 +52,9 @@ absl::StatusOr<::std::unique_ptr<mirror>> mirror::create(const heap::heap_layout
   made->pages_bytes_ = ((total / heap::heap_page_size + 63) / 64) * sizeof(::std::uint64_t);
   made->shadow_ = static_cast<::std::atomic<::std::uint32_t>*>(map_table(made->shadow_bytes_));
   made->pages_ = static_cast<::std::atomic<::std::uint64_t>*>(map_table(made->pages_bytes_));
-  if (made->shadow_ == nullptr || made->pages_ == nullptr) {
+  made->windows_bytes_ = ((made->shadow_bytes_ / shadow_window + 64) / 64) * sizeof(::std::uint64_t);
+  made->windows_ = static_cast<::std::atomic<::std::uint64_t>*>(map_table(made->windows_bytes_));
+  if (made->shadow_ == nullptr || made->pages_ == nullptr || made->windows_ == nullptr) {
     return errno_status(absl::StrCat("cannot reserve the read mirror's tables (", made->shadow_bytes_ >> 20,
                                      " MiB of address space for a ", total >> 20, " MiB global heap)"));
   }
@@ -67,6 +69,7 @@ absl::StatusOr<::std::unique_ptr<mirror>> mirror::create(const heap::heap_layout
 mirror::~mirror() {
   if (shadow_ != nullptr) ::munmap(shadow_, shadow_bytes_);
   if (pages_ != nullptr) ::munmap(pages_, pages_bytes_);
+  if (windows_ != nullptr) ::munmap(windows_, windows_bytes_);
   // The copies go, and the other partitions are reserved again as they were (nothing is mapped
   // there any more; should the partition be gone already, these fail harmlessly).
   for (auto [begin, stop] : other_partitions(layout_, node_)) {
@@ -101,12 +104,28 @@ bool mirror::back_pages(::std::uint64_t begin, ::std::uint64_t end) {
   return true;
 }
 
+void mirror::populate_shadow(::std::uint64_t address) {
+  const ::std::uint64_t window = (address - heap::global_heap_base) / granule * sizeof(::std::uint32_t) / shadow_window;
+  ::std::atomic<::std::uint64_t>& bits = windows_[window / 64];
+  const ::std::uint64_t bit = ::std::uint64_t{1} << (window % 64);
+  if ((bits.load(::std::memory_order_relaxed) & bit) != 0 || (bits.fetch_or(bit, ::std::memory_order_relaxed) & bit) != 0) {
+    return;
+  }
+  char* begin = reinterpret_cast<char*>(shadow_) + window * shadow_window;
+  const ::std::size_t length = ::std::min<::std::size_t>(shadow_window, shadow_bytes_ - window * shadow_window);
+  // Advice: where the kernel lacks it (before Linux 5.14) the pages fault in one by one as before.
+  if (::madvise(begin, length, MADV_POPULATE_READ) == 0) shadow_windows_.fetch_add(1, ::std::memory_order_relaxed);
+}
+
 absl::StatusOr<const void*> mirror::borrow(::std::uint64_t word, ::std::size_t size, fill_function fill) {
   const ::std::uint64_t address = word & address_mask;
   const auto colour = static_cast<::std::uint16_t>(word >> address_bits);
   const ::std::uint64_t start = address & ~(granule - 1);  // the granule whose entry names the copy
   const ::std::uint64_t granules = ::std::max<::std::uint64_t>(1, (address - start + size + granule - 1) / granule);
   const int home = layout_.home_of(address);
+  // A miss (the caller's inline probe did not match): the objects around this one will likely be
+  // read too, large ones included, so their shadow entries are made present now.
+  if (home >= 0 && home != node_) populate_shadow(address);
   if (colour == max_colour || size > max_copy_size || home < 0 || home == node_ ||
       !layout_.holds_block(start, granules * granule)) {
     declined_.fetch_add(1, ::std::memory_order_relaxed);
@@ -143,7 +162,8 @@ absl::StatusOr<const void*> mirror::borrow(::std::uint64_t word, ::std::size_t s
 
 mirror_stats mirror::stats() const {
   return {fills_.load(::std::memory_order_relaxed), declined_.load(::std::memory_order_relaxed),
-          bytes_backed_.load(::std::memory_order_relaxed), capacity_};
+          bytes_backed_.load(::std::memory_order_relaxed), capacity_,
+          shadow_windows_.load(::std::memory_order_relaxed)};
 }
 
 }  // namespace drust::coherence

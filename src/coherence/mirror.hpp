@@ -45,6 +45,7 @@ struct mirror_stats {
   ::std::uint64_t declined = 0;        // borrows it left to the read cache (full, too large, busy)
   ::std::uint64_t bytes_backed = 0;    // pages that hold copies, in bytes
   ::std::uint64_t capacity = 0;
+  ::std::uint64_t shadow_windows = 0;  // windows of the shadow table prefaulted (populate_shadow)
 };
 
 class mirror {
@@ -54,6 +55,9 @@ class mirror {
   // gains little from it and would take pages that, without reclamation, are never given back,
   // while the read cache evicts. (The shadow entry could count up to 0xffff granules.)
   static constexpr ::std::size_t max_copy_size = 1024;
+  // The shadow table is faulted in a window of this many bytes at a time (populate_shadow), which
+  // covers four times as many bytes of the heap.
+  static constexpr ::std::size_t shadow_window = ::std::size_t{64} << 10;
 
   // `layout`'s partitions other than `node`'s become readable and writable on this node (they must
   // be reserved already: heap::partition::reserve), and the shadow table is reserved (a quarter of
@@ -84,6 +88,13 @@ class mirror {
   // Marks the pages of [begin, end) backed; false (and nothing marked) when new ones would pass
   // the capacity.
   bool back_pages(::std::uint64_t begin, ::std::uint64_t end);
+  // The first load of a shadow page is a page fault (the zero page is mapped in), and a handle's
+  // inline probe makes that load before anything else: one fault per 16 KiB of remote objects
+  // first read, 10-15 us each at times in a virtual machine (docs/PERFORMANCE.md, "The tails
+  // of a miss"). A miss therefore maps the zero page under the whole shadow window around its
+  // object (MADV_POPULATE_READ), once per window: one call for 64 KiB of shadow, page tables only,
+  // no memory (a write to an entry then copies the page as before).
+  void populate_shadow(::std::uint64_t address);
 
   heap::heap_layout layout_;
   int node_;
@@ -92,6 +103,9 @@ class mirror {
   ::std::size_t shadow_bytes_ = 0;
   ::std::atomic<::std::uint64_t>* pages_ = nullptr;   // one bit per 4 KiB page: backed by a copy
   ::std::size_t pages_bytes_ = 0;
+  ::std::atomic<::std::uint64_t>* windows_ = nullptr;  // one bit per shadow window: prefaulted
+  ::std::size_t windows_bytes_ = 0;
+  ::std::atomic<::std::uint64_t> shadow_windows_{0};
   ::std::atomic<::std::uint64_t> bytes_backed_{0};
   ::std::atomic<::std::uint64_t> fills_{0};
   ::std::atomic<::std::uint64_t> declined_{0};

@@ -1,6 +1,8 @@
 #include "coherence/mirror.hpp"
 
 #include <doctest/doctest.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <cstdint>
@@ -153,6 +155,58 @@ TEST_CASE("what the mirror leaves to the read cache: the last colour, its own no
   CHECK(f.view->stats().declined == 4);
   // A page already backed still takes a newer colour of its objects.
   CHECK(f.borrow(word(4096, 2), 16) != nullptr);
+}
+
+// Minor page faults this thread has taken so far.
+long thread_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_minflt;
+}
+
+// Whether this kernel prefaults with MADV_POPULATE_READ (Linux 5.14 and later).
+bool kernel_populates() {
+  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(page != MAP_FAILED);
+  const bool populated = madvise(page, 4096, MADV_POPULATE_READ) == 0;
+  munmap(page, 4096);
+  return populated;
+}
+
+// Loads the shadow entry of every 16 KiB of node 0's heap in [offset, offset + length), as
+// handles' inline probes do: one load per page of the shadow table.
+void probe_shadow(std::uint64_t offset, std::uint64_t length) {
+  for (std::uint64_t at = offset; at < offset + length; at += 16 << 10) {
+    const std::uint64_t address = global_heap_base + at;
+    (void)*reinterpret_cast<const volatile std::uint32_t*>(drust::detail::mirror_shadow_origin + (address >> 4) * 4);
+  }
+}
+
+TEST_CASE("a miss makes the shadow around its object present, so that later probes there take no fault") {
+  fixture f;
+  // Four times the window's bytes of heap per window: [0, 256 KiB) of node 0's partition is one.
+  const std::uint64_t window_heap = mirror::shadow_window * 4;
+  // A large object: left to the read cache, yet its neighbours' entries are made present.
+  CHECK(f.borrow(word(4096, 1), 4096) == nullptr);
+  if (!kernel_populates()) {
+    WARN_MESSAGE(false, "this kernel has no MADV_POPULATE_READ (Linux 5.14): the shadow faults in page by page");
+    CHECK(f.view->stats().shadow_windows == 0);
+    return;
+  }
+  REQUIRE(f.view->stats().shadow_windows == 1);
+  long before = thread_faults();
+  probe_shadow(0, window_heap);  // 16 pages of shadow
+  CHECK(thread_faults() - before == 0);
+  // Another miss in the same window populates nothing more.
+  CHECK(f.borrow(word(window_heap - 4096, 1), 64) != nullptr);
+  CHECK(f.view->stats().shadow_windows == 1);
+  // The control: a window no miss touched faults page by page.
+  before = thread_faults();
+  probe_shadow(8 * window_heap, window_heap);
+  CHECK(thread_faults() - before >= 8);
+  // This node's own partition is never mirrored: a borrow there populates nothing.
+  CHECK(f.borrow(layout.partition_begin(1) + 64, 16) == nullptr);
+  CHECK(f.view->stats().shadow_windows == 1);
 }
 
 TEST_CASE("a failed read is reported and leaves no copy behind") {
