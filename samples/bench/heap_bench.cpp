@@ -53,11 +53,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values.empty() ? 0 : values[values.size() / 2];
-}
-
 // The value below which a fraction `q` of `values` lies (nearest rank).
 double quantile(std::vector<double> values, double q) {
   if (values.empty()) return 0;
@@ -65,6 +60,8 @@ double quantile(std::vector<double> values, double q) {
   const auto rank = static_cast<std::size_t>(q * static_cast<double>(values.size()));
   return values[std::min(values.size() - 1, rank)];
 }
+
+double median(std::vector<double> values) { return quantile(std::move(values), 0.5); }
 
 // The median of the means of consecutive batches of `batch` values (one batch per round).
 double median_of_batch_means(const std::vector<double>& values, int batch) {
@@ -84,10 +81,6 @@ double time_ns(F&& f, double per) {
   return std::chrono::duration<double, std::nano>(clock_type::now() - start).count() / per;
 }
 
-// Times each of `count` calls of `op` on its own and appends the times (ns) to `per_operation`.
-// For the one-sided rows (microseconds each): on a loaded machine a batch mean absorbs every time
-// the process is descheduled, while the median operation does not (two clock reads per operation,
-// ~20-40 ns, land on both sides alike).
 // Minor page faults this thread has taken so far.
 long thread_faults() {
   rusage usage{};
@@ -98,6 +91,11 @@ long thread_faults() {
 // Page faults taken while timing each series (time_each), by series.
 std::map<const std::vector<double>*, long> faults_of;
 
+// Times each of `count` calls of `op` on its own and appends the times (ns) to `per_operation`,
+// and the page faults taken meanwhile to faults_of[&per_operation].
+// For the one-sided rows (microseconds each): on a loaded machine a batch mean absorbs every time
+// the process is descheduled, while the median operation does not (two clock reads per operation,
+// ~20-40 ns, land on both sides alike).
 template <class F>
 void time_each(std::vector<double>& per_operation, int count, F&& op) {
   const long faults_before = thread_faults();

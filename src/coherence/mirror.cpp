@@ -123,11 +123,11 @@ absl::StatusOr<const void*> mirror::borrow(::std::uint64_t word, ::std::size_t s
   const ::std::uint64_t start = address & ~(granule - 1);  // the granule whose entry names the copy
   const ::std::uint64_t granules = ::std::max<::std::uint64_t>(1, (address - start + size + granule - 1) / granule);
   const int home = layout_.home_of(address);
+  const bool remote = home >= 0 && home != node_;
   // A miss (the caller's inline probe did not match): the objects around this one will likely be
   // read too, large ones included, so their shadow entries are made present now.
-  if (home >= 0 && home != node_) populate_shadow(address);
-  if (colour == max_colour || size > max_copy_size || home < 0 || home == node_ ||
-      !layout_.holds_block(start, granules * granule)) {
+  if (remote) populate_shadow(address);
+  if (colour == max_colour || size > max_copy_size || !remote || !layout_.holds_block(start, granules * granule)) {
     declined_.fetch_add(1, ::std::memory_order_relaxed);
     return nullptr;
   }

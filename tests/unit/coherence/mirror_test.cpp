@@ -157,6 +157,8 @@ TEST_CASE("what the mirror leaves to the read cache: the last colour, its own no
   CHECK(f.borrow(word(4096, 2), 16) != nullptr);
 }
 
+namespace {
+
 // Minor page faults this thread has taken so far.
 long thread_faults() {
   rusage usage{};
@@ -181,6 +183,8 @@ void probe_shadow(std::uint64_t offset, std::uint64_t length) {
     (void)*reinterpret_cast<const volatile std::uint32_t*>(drust::detail::mirror_shadow_origin + (address >> 4) * 4);
   }
 }
+
+}  // namespace
 
 TEST_CASE("a miss makes the shadow around its object present, so that later probes there take no fault") {
   fixture f;
