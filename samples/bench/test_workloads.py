@@ -250,6 +250,23 @@ class Tables(unittest.TestCase):
         failed = workloads.history_markdown({"status": "the recording run timeout (> 600 s)"})
         self.assertIn("**the recording run timeout (> 600 s)**.", failed)
 
+    def test_first_touch_is_read_and_said_with_page_reporting(self):
+        text = ("first-touch: huge pages, fresh       0.66 GB/s     3199.1 us per 2 MiB\n"
+                "first-touch: huge pages, reused     14.74 GB/s      142.3 us per 2 MiB\n"
+                "first-touch: 4 KiB pages             0.40 GB/s       10.2 us per 4 KiB\n")
+        cases = workloads.parse_first_touch(text)
+        self.assertEqual(list(cases), ["huge pages, fresh", "huge pages, reused", "4 KiB pages"])
+        self.assertEqual(cases["huge pages, reused"], {"gb_per_s": 14.74, "us_per_unit": 142.3, "unit": "2 MiB"})
+        self.assertEqual(cases["4 KiB pages"]["unit"], "4 KiB")
+        line = workloads.memory_markdown({"first_touch": cases,
+                                          "page_reporting": {"virtio_balloon": True, "page_reporting_order": 9}})
+        self.assertIn("huge pages, fresh 0.66 GB/s (3199.1 us per 2 MiB)", line)
+        self.assertIn("free page reporting is on (order 9)", line)
+        bare_metal = workloads.memory_markdown({"first_touch": cases, "page_reporting": None})
+        self.assertNotIn("reporting", bare_metal)
+        self.assertEqual(workloads.memory_markdown({"first_touch": None}), "")
+        self.assertEqual(workloads.parse_first_touch("garbage\n"), {})
+
     def test_format_throughput(self):
         self.assertEqual(workloads.format_throughput(6345100, "ops/s"), "6.35 M ops/s")
         self.assertEqual(workloads.format_throughput(18884, "ops/s"), "18.9 k ops/s")
