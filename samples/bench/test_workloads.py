@@ -267,6 +267,11 @@ class Tables(unittest.TestCase):
         self.assertEqual(workloads.memory_markdown({"first_touch": None}), "")
         self.assertEqual(workloads.parse_first_touch("garbage\n"), {})
 
+    def test_warm_memory_runs_nothing_at_zero_and_names_a_missing_tool(self):
+        workloads.warm_memory("/nonexistent-build-dir", 0)  # no tool needed, nothing runs
+        with self.assertRaisesRegex(SystemExit, "--warm-memory: cannot run /nonexistent-build-dir/samples/bench/first-touch"):
+            workloads.warm_memory("/nonexistent-build-dir", 16)
+
     def test_format_throughput(self):
         self.assertEqual(workloads.format_throughput(6345100, "ops/s"), "6.35 M ops/s")
         self.assertEqual(workloads.format_throughput(18884, "ops/s"), "18.9 k ops/s")
