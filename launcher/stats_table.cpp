@@ -16,14 +16,16 @@ using nlohmann::json;
 constexpr ::std::string_view title = "drust stats (per node)";
 // Each column's name on two lines, so that the table fits a terminal.
 // The columns (threads, CPU time, bytes read remotely, cache hit rate, moves) and the rest
-// fit 130 columns: the cache's hit rate shares a column with its misses and evictions.
-constexpr ::std::array<::std::string_view, 13> headers_above = {
+// fit 140 columns: the cache's hit rate shares a column with its misses and evictions. Page faults
+// last: on a virtual machine a first touch of memory can cost more CPU than the work
+// (docs/PERFORMANCE.md, "First touch of memory").
+constexpr ::std::array<::std::string_view, 14> headers_above = {
     "",      "heap MiB", "live", "allocated", "remote", "read",     "cache",
-    "",      "frees",    "shared_ptr", "messages", "threads", "CPU",
+    "",      "frees",    "shared_ptr", "messages", "threads", "CPU", "page",
 };
-constexpr ::std::array<::std::string_view, 13> headers = {
+constexpr ::std::array<::std::string_view, 14> headers = {
     "node",  "used/capacity", "objects",    "by node",   "reads",   "bytes", "hit %/miss/evict",
-    "moves", "sent/recv",     "msgs/freed", "sent/recv", "started", "s",
+    "moves", "sent/recv",     "msgs/freed", "sent/recv", "started", "s",   "faults",
 };
 
 // A counter as a number, or nullopt when it is not a whole number from 0 up.
@@ -92,6 +94,7 @@ double seconds(const json& stats, const char* name) {
       absl::StrCat(counter(stats, "messages_sent"), "/", counter(stats, "messages_received")),
       ::std::to_string(counter(stats, "threads_started")),
       one_decimal(seconds(stats, "cpu_seconds")),
+      ::std::to_string(counter(stats, "page_faults")),
   };
 }
 

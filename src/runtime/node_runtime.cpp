@@ -1,6 +1,7 @@
 #include "runtime/node_runtime.hpp"
 
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +80,7 @@ json stats_message(const runtime_stats& stats) {
       {"bytes_written", stats.bytes_written},
       {"threads_started", stats.threads_started},
       {"cpu_seconds", stats.cpu_seconds},
+      {"page_faults", stats.page_faults},
       {"progress_sleeps", stats.progress_sleeps},
       {"short_waits", stats.short_waits},
       {"long_waits", stats.long_waits},
@@ -123,6 +125,13 @@ double process_cpu_seconds() {
   timespec now{};
   if (::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now) != 0) return 0;
   return static_cast<double>(now.tv_sec) + static_cast<double>(now.tv_nsec) / 1e9;
+}
+
+// Page faults of this whole process so far, minor and major.
+::std::uint64_t process_page_faults() {
+  rusage usage{};
+  if (::getrusage(RUSAGE_SELF, &usage) != 0) return 0;
+  return static_cast<::std::uint64_t>(usage.ru_minflt) + static_cast<::std::uint64_t>(usage.ru_majflt);
 }
 
 // True on the control thread while it applies the controller's `peer_failed`: that failure need
@@ -428,6 +437,7 @@ runtime_stats stats() noexcept {
   }
   result.threads_started = threads::threads_started();
   result.cpu_seconds = runtime::process_cpu_seconds();
+  result.page_faults = runtime::process_page_faults();
   const heap::partition& partition = runtime::node_runtime::instance().partition();
   if (partition.reserved()) {
     result.heap_begin = reinterpret_cast<::std::uint64_t>(partition.begin());

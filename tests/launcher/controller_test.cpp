@@ -379,7 +379,7 @@ TEST_CASE("the --stats table: a title, a header, one row per node") {
                   {"moves", 2},                    {"remote_frees", 3},          {"remote_frees_received", 0},
                   {"messages_sent", 120},          {"messages_received", 118},   {"threads_started", 0},
                   {"shared_acquire_messages", 4},  {"shared_release_messages", 2}, {"shared_objects_destroyed", 1},
-                  {"cpu_seconds", 12.34}};
+                  {"cpu_seconds", 12.34},          {"page_faults", 4096}};
   stats[2] = json{{"heap_capacity", 64u << 20}, {"threads_started", 4}, {"allocations_by_node", {0, 0, 7}}};
   std::string table = launcher::format_stats_table(stats);
   INFO(table);
@@ -390,11 +390,11 @@ TEST_CASE("the --stats table: a title, a header, one row per node") {
   CHECK(lines[0] == "drust stats (per node)");
   // Each column's name on two lines: "heap MiB" above "used/capacity", and so on.
   for (const char* above : {"heap MiB", "live", "allocated", "remote", "read", "cache", "frees", "shared_ptr",
-                            "messages", "threads", "CPU"}) {
+                            "messages", "threads", "CPU", "page"}) {
     CHECK(lines[1].find(above) != std::string::npos);
   }
   for (const char* header : {"node", "used/capacity", "objects", "by node", "reads", "bytes", "hit %/miss/evict",
-                             "moves", "sent/recv", "msgs/freed", "started", " s"}) {
+                             "moves", "sent/recv", "msgs/freed", "started", " s", "faults"}) {
     CHECK(lines[2].find(header) != std::string::npos);
   }
   auto words = [](const std::string& line) {
@@ -405,16 +405,16 @@ TEST_CASE("the --stats table: a title, a header, one row per node") {
   };
   CHECK(words(lines[3]) ==
         std::vector<std::string>{"0", "1.5/64.0", "8", "5/3/0", "12", "3.0KiB", "76.9/12/1", "2", "3/0", "6/1", "120/118",
-                                 "0", "12.3"});
+                                 "0", "12.3", "4096"});
   CHECK(words(lines[4]).front() == "1");
   CHECK(lines[4].find("no stats") != std::string::npos);
   CHECK(words(lines[5]) ==
-        std::vector<std::string>{"2", "0.0/64.0", "0", "0/0/7", "0", "0B", "-/0/0", "0", "0/0", "0/0", "0/0", "4", "0.0"});
+        std::vector<std::string>{"2", "0.0/64.0", "0", "0/0/7", "0", "0B", "-/0/0", "0", "0/0", "0/0", "0/0", "4", "0.0", "0"});
   // Right-aligned: the header lines and every row of counters have the same width.
   CHECK(lines[1].size() == lines[2].size());
   CHECK(lines[3].size() == lines[2].size());
   CHECK(lines[5].size() == lines[2].size());
-  CHECK(lines[2].size() < 130);  // fits a wide terminal
+  CHECK(lines[2].size() < 140);  // fits a wide terminal
 
   CHECK(launcher::readable_bytes(0) == "0B");
   CHECK(launcher::readable_bytes(1023) == "1023B");

@@ -199,18 +199,19 @@ TEST_CASE("--stats: every node sends its counters at the end, and drun prints a 
   for (std::string line; std::getline(table, line) && lines.size() < 5;) lines.push_back(line);
   REQUIRE(lines.size() == 5);
   for (const char* above : {"heap MiB", "live", "allocated", "remote", "read", "cache", "frees", "messages", "threads",
-                            "CPU"}) {
+                            "CPU", "page"}) {
     CHECK_MESSAGE(contains(lines[1], above), above);
   }
   for (const char* header : {"node", "used/capacity", "objects", "by node", "reads", "bytes", "hit %/miss/evict",
-                             "moves", "sent/recv", "msgs/freed", "started", " s"}) {
+                             "moves", "sent/recv", "msgs/freed", "started", " s", "faults"}) {
     CHECK_MESSAGE(contains(lines[2], header), header);
   }
-  // A row per node, from the node itself: its heap is --heap, and it counts allocations for both nodes.
+  // A row per node, from the node itself: its heap is --heap, it counts allocations for both nodes,
+  // and its process has taken page faults (at least those of loading the program).
   for (int node = 0; node < 2; ++node) {
     CHECK(drust_test::matches(lines[static_cast<std::size_t>(3 + node)],
                               "^ +" + std::to_string(node) + R"( +\d+\.\d/64\.0 +\d+ +\d+/\d+ +\d+ +\S+ +)"
-                              R"((-|\d+\.\d)/\d+/\d+ +\d+ +\d+/\d+ +\d+/\d+ +\d+/\d+ +\d+ +\d+\.\d$)"));
+                              R"((-|\d+\.\d)/\d+/\d+ +\d+ +\d+/\d+ +\d+/\d+ +\d+/\d+ +\d+ +\d+\.\d +[1-9]\d*$)"));
   }
 
   // Without --stats: no table, and no line of drun's at all.

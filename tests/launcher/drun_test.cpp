@@ -282,14 +282,14 @@ TEST_CASE("--stats prints a table of every node's counters after the job") {
   CHECK(contains(lines[2], "hit %/miss/evict"));
   CHECK(contains(lines[2], "moves"));
   // node, heap, live objects, allocations, remote reads, read bytes, cache, moves, frees,
-  // shared_ptr, messages, threads, CPU seconds
+  // shared_ptr, messages, threads, CPU seconds, page faults
   const std::vector<std::string> hit_rates = {"-", "75\\.0", "75\\.0"};
   for (int node = 0; node < 3; ++node) {
     std::string k = std::to_string(node);
     CHECK(drust_test::matches(lines[static_cast<std::size_t>(3 + node)],
                               "^ +" + k + " +" + k + "\\.0/64\\.0 +0 +" + k + "/1 +0 +0B +" +
                                   hit_rates[static_cast<std::size_t>(node)] + "/" + k + "/0 +" +
-                                  std::to_string(10 + node) + " +0/0 +0/0 +0/0 +" + k + " +" + k + "\\.5$"));
+                                  std::to_string(10 + node) + " +0/0 +0/0 +0/0 +" + k + " +" + k + "\\.5 +100" + k + "$"));
   }
 
   // Nodes that send no stats get a row that says so, and are not waited for.

@@ -120,7 +120,8 @@ nlohmann::json stats_of(int node) {
   const auto k = static_cast<std::uint64_t>(node);
   return {{"type", "stats"},       {"moves", 10 + k},          {"threads_started", k},
           {"heap_used", k << 20}, {"heap_capacity", 64u << 20}, {"allocations_by_node", {k, 1}},
-          {"cache_hits", 3 * k},  {"cache_misses", k},        {"cpu_seconds", 0.5 + static_cast<double>(k)}};
+          {"cache_hits", 3 * k},  {"cache_misses", k},        {"cpu_seconds", 0.5 + static_cast<double>(k)},
+          {"page_faults", 1000 + k}};
 }
 
 nlohmann::json receive(int fd) {

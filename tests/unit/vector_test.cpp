@@ -1,8 +1,10 @@
 // drust::std::vector on a one-node runtime: the std interface checked against std::vector (fixed
 // cases and random operation sequences), element handles destroyed exactly once, views, moves and
-// shipping, and when a write recolours the storage. Remote storage is exercised by
-// tests/cluster/vector_test.cpp.
+// shipping, and when a write recolours the storage; also drust::stats()'s count of page faults.
+// Remote storage is exercised by tests/cluster/vector_test.cpp.
 #include <doctest/doctest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <compare>
@@ -607,4 +609,19 @@ TEST_CASE("a write recolours the storage only when a copy of it may be cached el
   const auto out_second = out.word();
   out[1] = 1;
   CHECK(out.word() == out_second);
+}
+
+TEST_CASE("drust::stats() counts this process's page faults, which first touches of memory raise") {
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  constexpr std::size_t pages = 64;
+  void* base = ::mmap(nullptr, pages * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  REQUIRE(base != MAP_FAILED);
+  (void)::madvise(base, pages * page, MADV_NOHUGEPAGE);  // one fault per page, not one per 2 MiB
+  const std::uint64_t before = drust::stats().page_faults;
+  auto* bytes = static_cast<volatile char*>(base);
+  for (std::size_t i = 0; i < pages; ++i) bytes[i * page] = 1;
+  const std::uint64_t after = drust::stats().page_faults;
+  ::munmap(base, pages * page);
+  CHECK(before > 0);  // the process faulted its code and data in long before
+  CHECK(after - before >= pages);
 }
