@@ -127,6 +127,10 @@ inline const void* mirrored_copy(global_word word, ::std::size_t size) noexcept 
           ->load(::std::memory_order_acquire);
   const ::std::uint64_t granules = ((address & 15) + size + 15) >> 4;
   if (static_cast<::std::uint16_t>(entry) == colour_of(word) && (entry >> 16) >= granules) [[likely]] {
+    // As local_object: at colour 0 the word is the address, and the copy's pointer need not wait
+    // for the mask.
+    if (colour_of(word) == 0) [[likely]] return reinterpret_cast<const void*>(static_cast<::std::uintptr_t>(word));
+    asm volatile("");
     return reinterpret_cast<const void*>(static_cast<::std::uintptr_t>(address));
   }
   return nullptr;

@@ -102,6 +102,23 @@ TEST_CASE("a copy lives at the object's own address and is read once per colour"
   CHECK(f.view->stats().fills == 2);
 }
 
+TEST_CASE("the inline probe gives the copy's address at colour 0 and above") {
+  // At colour 0 the probe returns the word as it stands (no mask on a pointer chase's chain);
+  // above 0 it must drop the colour: a pointer with colour bits would not be canonical.
+  fixture f;
+  f.write_home(20480, 64, 30);
+  const void* at_zero = f.borrow(word(20480, 0), 64);
+  CHECK(at_zero == reinterpret_cast<const void*>(global_heap_base + 20480));
+  CHECK(drust::detail::mirrored_copy(word(20480, 0), 64) == at_zero);
+  CHECK(holds(drust::detail::mirrored_copy(word(20480, 0), 64), 64, 30));
+  f.write_home(20480, 64, 40);
+  CHECK(drust::detail::mirrored_copy(word(20480, 1), 64) == nullptr);
+  CHECK(f.borrow(word(20480, 1), 64) == at_zero);
+  CHECK(drust::detail::mirrored_copy(word(20480, 1), 64) == at_zero);
+  CHECK(holds(drust::detail::mirrored_copy(word(20480, 1), 64), 64, 40));
+  CHECK(drust::detail::mirrored_copy(word(20480, 0), 64) == nullptr);  // the old colour: gone
+}
+
 TEST_CASE("a fresh table holds nothing: no word matches an entry never written") {
   fixture f;
   for (std::uint16_t colour : {0, 1, 2, 0xfffe, 0xffff}) {
