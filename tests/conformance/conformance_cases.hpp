@@ -19,6 +19,7 @@
 #include <latch>
 #include <memory>
 #include <mutex>
+#include <semaphore>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -33,6 +34,7 @@
 #include <drust/std/latch>
 #include <drust/std/memory>
 #include <drust/std/mutex>
+#include <drust/std/semaphore>
 #include <drust/std/thread>
 
 namespace conformance {
@@ -46,7 +48,14 @@ struct std_flavour {
   using atomic = std::atomic<T>;
   using mutex = std::mutex;
   using timed_mutex = std::timed_mutex;
+  using recursive_mutex = std::recursive_mutex;
+  using recursive_timed_mutex = std::recursive_timed_mutex;
   using condition_variable = std::condition_variable;
+  using condition_variable_any = std::condition_variable_any;
+  using atomic_flag = std::atomic_flag;
+  template <std::ptrdiff_t N>
+  using counting_semaphore = std::counting_semaphore<N>;
+  using binary_semaphore = std::binary_semaphore;
   using thread = std::thread;
   using jthread = std::jthread;
   using latch = std::latch;
@@ -83,7 +92,14 @@ struct drust_flavour {
   using atomic = drust::std::atomic<T>;
   using mutex = drust::std::mutex;
   using timed_mutex = drust::std::timed_mutex;
+  using recursive_mutex = drust::std::recursive_mutex;
+  using recursive_timed_mutex = drust::std::recursive_timed_mutex;
   using condition_variable = drust::std::condition_variable;
+  using condition_variable_any = drust::std::condition_variable_any;
+  using atomic_flag = drust::std::atomic_flag;
+  template <std::ptrdiff_t N>
+  using counting_semaphore = drust::std::counting_semaphore<N>;
+  using binary_semaphore = drust::std::binary_semaphore;
   using thread = drust::std::thread;
   using jthread = drust::std::jthread;
   using latch = drust::std::latch;
@@ -117,6 +133,21 @@ struct drust_flavour {
 constexpr int thread_count = 8;
 
 inline std::string broken(const std::string& what) { return "broken: " + what; }
+
+// Runs body(i) on thread_count threads (thread i on node i % nodes under drust), then joins them.
+template <class F, class Body>
+void on_every_thread(Body body) {
+  std::vector<typename F::thread> threads;
+  for (int i = 0; i < thread_count; ++i) threads.push_back(F::spawn(i, body, i));
+  for (auto& t : threads) t.join();
+}
+
+// What broke when `counter` did not count `rounds` per thread; empty when it did.
+template <class Counter>
+std::string lost_updates(const Counter& counter, int rounds) {
+  const long counted = counter.load();
+  return counted == long{thread_count} * rounds ? std::string() : broken("lost updates: " + std::to_string(counted));
+}
 
 // --- threads ---------------------------------------------------------------------------------
 
@@ -239,29 +270,24 @@ std::string mutex_with_every_lock_type() {
   auto n = F::template make_shared<typename F::mutex>();
   auto counter = F::template make_shared<typename F::template atomic<long>>(0);
   auto second = F::template make_shared<typename F::template atomic<long>>(0);
-  std::vector<typename F::thread> threads;
-  for (int i = 0; i < thread_count; ++i) {
-    threads.push_back(F::spawn(i, [m, n, counter, second](int kind) {
-      for (int r = 0; r < rounds; ++r) {
-        if (kind % 3 == 0) {
-          std::lock_guard<typename F::mutex> hold(*m);
-          unsafe_increment(*counter);
-        } else if (kind % 3 == 1) {
-          std::unique_lock<typename F::mutex> hold(*m, std::defer_lock);
-          hold.lock();
-          unsafe_increment(*counter);
-          hold.unlock();
-        } else {
-          std::scoped_lock hold(*m, *n);
-          unsafe_increment(*counter);
-          unsafe_increment(*second);
-        }
+  on_every_thread<F>([m, n, counter, second](int kind) {
+    for (int r = 0; r < rounds; ++r) {
+      if (kind % 3 == 0) {
+        std::lock_guard<typename F::mutex> hold(*m);
+        unsafe_increment(*counter);
+      } else if (kind % 3 == 1) {
+        std::unique_lock<typename F::mutex> hold(*m, std::defer_lock);
+        hold.lock();
+        unsafe_increment(*counter);
+        hold.unlock();
+      } else {
+        std::scoped_lock hold(*m, *n);
+        unsafe_increment(*counter);
+        unsafe_increment(*second);
       }
-    }, i));
-  }
-  for (auto& t : threads) t.join();
-  const long expected = long{thread_count} * rounds;
-  if (counter->load() != expected) return broken("lost updates: " + std::to_string(counter->load()));
+    }
+  });
+  if (std::string lost = lost_updates(*counter, rounds); !lost.empty()) return lost;
   const bool free_after = m->try_lock();
   if (free_after) m->unlock();
   return "counter " + std::to_string(counter->load()) + ", scoped_lock pairs " + std::to_string(second->load()) +
@@ -287,6 +313,52 @@ std::string timed_mutex_times_out() {
   if (after) m->unlock();
   return std::string("try_lock_for while held: ") + (while_held ? "acquired" : "timed out") +
          ", after release: " + (after ? "acquired" : "timed out");
+}
+
+template <class F>
+std::string recursive_mutex_nests() {
+  constexpr int rounds = 100;
+  auto m = F::template make_shared<typename F::recursive_mutex>();
+  auto counter = F::template make_shared<typename F::template atomic<long>>(0);
+  auto nested_try = F::template make_shared<typename F::template atomic<int>>(0);
+  on_every_thread<F>([m, counter, nested_try](int) {
+    for (int r = 0; r < rounds; ++r) {
+      std::lock_guard<typename F::recursive_mutex> outer(*m);
+      std::unique_lock<typename F::recursive_mutex> inner(*m);  // the owner locks it again
+      unsafe_increment(*counter);
+      if (m->try_lock()) {  // and again, without waiting
+        nested_try->fetch_add(1);
+        m->unlock();
+      }
+    }
+  });
+  if (std::string lost = lost_updates(*counter, rounds); !lost.empty()) return lost;
+
+  // A recursive_timed_mutex held by another thread times out; free, it nests.
+  auto timed = F::template make_shared<typename F::recursive_timed_mutex>();
+  auto holding = F::template make_shared<typename F::template atomic<int>>(0);
+  auto release = F::template make_shared<typename F::template atomic<int>>(0);
+  auto holder = F::spawn(1, [timed, holding, release] {
+    timed->lock();
+    timed->lock();
+    holding->store(1);
+    while (release->load() == 0) std::this_thread::sleep_for(1ms);
+    timed->unlock();
+    timed->unlock();
+  });
+  while (holding->load() == 0) std::this_thread::sleep_for(1ms);
+  const bool while_held = timed->try_lock_for(20ms);
+  release->store(1);
+  holder.join();
+  const bool after = timed->try_lock_for(10s);
+  const bool nested = after && timed->try_lock_until(std::chrono::steady_clock::now() + 10s);
+  if (nested) timed->unlock();
+  if (after) timed->unlock();
+  const bool free_at_end = timed->try_lock();
+  if (free_at_end) timed->unlock();
+  return "counter " + std::to_string(counter->load()) + ", nested try_lock " + std::to_string(nested_try->load()) +
+         ", timed while held: " + (while_held ? "acquired" : "timed out") + ", after: " + (after ? "acquired" : "timed out") +
+         ", nested: " + (nested ? "yes" : "no") + ", free at the end: " + (free_at_end ? "yes" : "no");
 }
 
 // --- waiting -----------------------------------------------------------------------------------
@@ -363,6 +435,122 @@ std::string latch_counts_down() {
   return "arrived before wait returned " + std::to_string(seen) + ", try_wait " + (ready ? "true" : "false");
 }
 
+template <class F>
+std::string condition_variable_any_with_a_recursive_lock() {
+  constexpr long items = 40;
+  auto m = F::template make_shared<typename F::recursive_mutex>();
+  auto cv = F::template make_shared<typename F::condition_variable_any>();
+  auto queued = F::template make_shared<typename F::template atomic<long>>(0);
+  auto taken = F::template make_shared<typename F::template atomic<long>>(0);
+  auto consumer = F::spawn(2, [m, cv, queued, taken] {
+    for (long i = 0; i < items; ++i) {
+      std::unique_lock<typename F::recursive_mutex> hold(*m);
+      cv->wait(hold, [&] { return queued->load() > taken->load(); });
+      taken->fetch_add(1);
+      cv->notify_all();
+    }
+  });
+  for (long i = 0; i < items; ++i) {
+    std::unique_lock<typename F::recursive_mutex> hold(*m);
+    cv->wait(hold, [&] { return queued->load() == taken->load(); });  // one item at a time
+    queued->fetch_add(1);
+    cv->notify_one();
+  }
+  consumer.join();
+  std::unique_lock<typename F::recursive_mutex> hold(*m);
+  const bool woke = cv->wait_for(hold, 20ms, [] { return false; });
+  const std::cv_status status = cv->wait_until(hold, std::chrono::steady_clock::now() + 5ms);
+  // The lock is held again after the waits: a nested lock by the same thread succeeds at once.
+  const bool relocked = m->try_lock();
+  if (relocked) m->unlock();
+  return "taken " + std::to_string(taken->load()) + ", wait_for a false predicate returns " + (woke ? "true" : "false") +
+         ", wait_until with nobody notifying: " + (status == std::cv_status::timeout ? "timeout" : "no_timeout") +
+         ", held after the wait: " + (relocked ? "yes" : "no");
+}
+
+template <class F>
+std::string semaphores() {
+  // At most three holders at a time, from eight threads.
+  constexpr int rounds = 20;
+  auto slots = F::template make_shared<typename F::template counting_semaphore<3>>(3);
+  auto inside = F::template make_shared<typename F::template atomic<int>>(0);
+  auto too_many = F::template make_shared<typename F::template atomic<int>>(0);
+  auto passes = F::template make_shared<typename F::template atomic<long>>(0);
+  on_every_thread<F>([slots, inside, too_many, passes](int) {
+    for (int r = 0; r < rounds; ++r) {
+      slots->acquire();
+      if (inside->fetch_add(1) + 1 > 3) too_many->fetch_add(1);
+      std::this_thread::yield();
+      inside->fetch_sub(1);
+      passes->fetch_add(1);
+      slots->release();
+    }
+  });
+  if (std::string lost = lost_updates(*passes, rounds); !lost.empty()) return lost;
+  if (too_many->load() != 0) return broken("more than three holders at once");
+
+  // release(n) lets n waiters through.
+  auto gate = F::template make_shared<typename F::template counting_semaphore<8>>(0);
+  auto through = F::template make_shared<typename F::template atomic<int>>(0);
+  std::vector<typename F::thread> waiters;
+  for (int i = 0; i < 4; ++i) {
+    waiters.push_back(F::spawn(i, [gate, through] {
+      gate->acquire();
+      through->fetch_add(1);
+    }));
+  }
+  std::this_thread::sleep_for(10ms);
+  const int before = through->load();
+  gate->release(4);
+  for (auto& t : waiters) t.join();
+
+  // A binary semaphore as a signal from another thread.
+  auto signal = F::template make_shared<typename F::binary_semaphore>(0);
+  const bool early = signal->try_acquire();
+  const bool timed_out = !signal->try_acquire_for(20ms);
+  auto sender = F::spawn(3, [signal] { signal->release(); });
+  const bool signalled = signal->try_acquire_for(10s);
+  sender.join();
+  const bool again = signal->try_acquire_until(std::chrono::steady_clock::now() + 5ms);
+  return "passes " + std::to_string(passes->load()) + ", through the gate before release " + std::to_string(before) +
+         ", after " + std::to_string(through->load()) + ", max " + std::to_string(F::binary_semaphore::max()) +
+         ", try_acquire at 0 " + (early ? "true" : "false") + ", try_acquire_for at 0 " + (timed_out ? "timed out" : "acquired") +
+         ", after a release " + (signalled ? "acquired" : "timed out") + ", then " + (again ? "acquired" : "timed out");
+}
+
+template <class F>
+std::string atomic_flag_as_a_lock() {
+  constexpr int rounds = 50;
+  auto busy = F::template make_shared<typename F::atomic_flag>();
+  auto counter = F::template make_shared<typename F::template atomic<long>>(0);
+  on_every_thread<F>([busy, counter](int) {
+    for (int r = 0; r < rounds; ++r) {
+      while (busy->test_and_set()) busy->wait(true);
+      unsafe_increment(*counter);
+      busy->clear();
+      busy->notify_one();
+    }
+  });
+  if (std::string lost = lost_updates(*counter, rounds); !lost.empty()) return lost;
+  const bool clear_at_end = !busy->test();
+  const bool first = busy->test_and_set();
+  const bool second = busy->test_and_set();
+  // A waiter on another thread wakes when the flag changes.
+  busy->clear();
+  auto woken = F::template make_shared<typename F::template atomic<int>>(0);
+  auto waiter = F::spawn(2, [busy, woken] {
+    busy->wait(false);
+    woken->store(1);
+  });
+  std::this_thread::sleep_for(10ms);
+  busy->test_and_set();
+  busy->notify_all();
+  waiter.join();
+  return "counter " + std::to_string(counter->load()) + ", clear at the end " + (clear_at_end ? "yes" : "no") +
+         ", test_and_set gives " + (first ? "true" : "false") + " then " + (second ? "true" : "false") + ", waiter woke " +
+         (woken->load() == 1 ? "yes" : "no");
+}
+
 inline void phase_completed() noexcept {}
 
 template <class F>
@@ -400,7 +588,11 @@ std::vector<std::pair<std::string, std::function<std::string()>>> cases() {
       {"promise", promise_fulfilled_by_a_thread<F>},
       {"mutex", mutex_with_every_lock_type<F>},
       {"timed_mutex", timed_mutex_times_out<F>},
+      {"recursive_mutex", recursive_mutex_nests<F>},
       {"condition_variable", condition_variable_ping_pong<F>},
+      {"condition_variable_any", condition_variable_any_with_a_recursive_lock<F>},
+      {"semaphore", semaphores<F>},
+      {"atomic_flag", atomic_flag_as_a_lock<F>},
       {"atomic", atomic_operations<F>},
       {"latch", latch_counts_down<F>},
       {"barrier", barrier_phases<F>},

@@ -28,6 +28,7 @@
 #include <drust/std/latch>
 #include <drust/std/memory>
 #include <drust/std/mutex>
+#include <drust/std/semaphore>
 #include <drust/std/shared_mutex>
 
 #include "sync/atomic_table.hpp"
@@ -75,6 +76,11 @@ static_assert(!std::is_copy_constructible_v<dstd::mutex> && !std::is_move_constr
 static_assert(sizeof(dstd::mutex) == 16 && sizeof(dstd::atomic<char>) == 16);
 static_assert(drust::interior_mutable<dstd::shared_mutex> && drust::relocatable<dstd::shared_mutex>);
 static_assert(!std::is_copy_constructible_v<dstd::shared_mutex> && sizeof(dstd::shared_mutex) == 16);
+static_assert(drust::interior_mutable<dstd::recursive_mutex> && drust::relocatable<dstd::recursive_timed_mutex>);
+static_assert(drust::interior_mutable<dstd::condition_variable_any> && drust::relocatable<dstd::condition_variable_any>);
+static_assert(drust::interior_mutable<dstd::counting_semaphore<5>> && drust::relocatable<dstd::binary_semaphore>);
+static_assert(drust::interior_mutable<dstd::atomic_flag> && drust::relocatable<dstd::atomic_flag>);
+static_assert(dstd::binary_semaphore::max() == 1 && dstd::counting_semaphore<>::max() == PTRDIFF_MAX);
 
 TEST_CASE("mutex: lock, try_lock, unlock and the std lock types") {
   dstd::mutex m;
@@ -547,3 +553,154 @@ TEST_CASE("the home's atomic operations (what a remote node asks for) on every w
     CHECK(apply(atomic_op::load, 0) == 7);
   }
 }
+
+TEST_CASE("recursive_mutex: the owner nests, another thread waits, misuse is reported") {
+  dstd::recursive_mutex m;
+  m.lock();
+  CHECK(m.try_lock());  // the owner, again
+  {
+    std::lock_guard<dstd::recursive_mutex> third(m);
+  }
+  std::atomic<int> other_got{-1};
+  std::thread other([&] { other_got = m.try_lock() ? 1 : 0; });
+  other.join();
+  CHECK(other_got == 0);  // held twice by this thread
+  m.unlock();
+  std::thread still([&] { other_got = m.try_lock() ? 1 : 0; });
+  still.join();
+  CHECK(other_got == 0);  // held once
+  m.unlock();
+  std::thread free_now([&] {
+    other_got = m.try_lock() ? 1 : 0;
+    if (other_got == 1) m.unlock();
+  });
+  free_now.join();
+  CHECK(other_got == 1);
+  // Unlocking a mutex the thread does not hold: std leaves it undefined, drust says so.
+  CHECK_THROWS_AS(m.unlock(), std::system_error);
+
+  // Two recursive mutexes held at once, released in either order, are counted apart.
+  dstd::recursive_timed_mutex a;
+  dstd::recursive_mutex b;
+  a.lock();
+  b.lock();
+  CHECK(a.try_lock_for(1ms));
+  a.unlock();
+  a.unlock();
+  std::thread check([&] {
+    other_got = a.try_lock() ? 1 : 0;
+    if (other_got == 1) a.unlock();
+  });
+  check.join();
+  CHECK(other_got == 1);
+  b.unlock();
+}
+
+TEST_CASE("recursive_mutex: no lost update with 8 threads nesting") {
+  dstd::recursive_mutex m;
+  long value = 0;
+  on_threads(8, [&](int) {
+    for (int i = 0; i < 2000; ++i) {
+      std::scoped_lock outer(m);
+      std::scoped_lock inner(m);
+      ++value;
+    }
+  });
+  CHECK(value == 16000);
+}
+
+TEST_CASE("condition_variable_any: waits with a shared_lock and with a program's own lock type") {
+  dstd::shared_mutex rw;
+  dstd::condition_variable_any cv;
+  dstd::atomic<int> stage{0};
+  std::thread producer([&] {
+    std::this_thread::sleep_for(5ms);
+    {
+      std::unique_lock writing(rw);
+      stage = 1;
+    }
+    cv.notify_all();
+  });
+  {
+    std::shared_lock reading(rw);
+    cv.wait(reading, [&] { return stage.load() == 1; });
+    CHECK(reading.owns_lock());
+  }
+  producer.join();
+
+  // Any BasicLockable: here a lock that counts its calls.
+  struct counting_lock {
+    dstd::mutex& m;
+    int locks = 0;
+    int unlocks = 0;
+    void lock() {
+      m.lock();
+      ++locks;
+    }
+    void unlock() {
+      ++unlocks;
+      m.unlock();
+    }
+  };
+  dstd::mutex plain;
+  counting_lock own{plain};
+  own.lock();
+  CHECK_FALSE(cv.wait_for(own, 2ms, [] { return false; }));
+  CHECK(cv.wait_until(own, std::chrono::steady_clock::now() + 1ms) == std::cv_status::timeout);
+  CHECK(own.unlocks >= 2);
+  CHECK(own.locks == own.unlocks + 1);  // held again after every wait
+  own.unlock();
+}
+
+TEST_CASE("counting_semaphore and binary_semaphore: counts, waits, and misuse") {
+  dstd::counting_semaphore<4> slots(2);
+  CHECK(slots.try_acquire());
+  CHECK(slots.try_acquire());
+  CHECK_FALSE(slots.try_acquire());
+  CHECK_FALSE(slots.try_acquire_for(2ms));
+  slots.release(4);
+  CHECK_THROWS_AS(slots.release(), std::invalid_argument);  // past max() = 4
+  CHECK_THROWS_AS(slots.release(-1), std::invalid_argument);
+  for (int i = 0; i < 4; ++i) CHECK(slots.try_acquire());
+  CHECK_FALSE(slots.try_acquire());
+  CHECK_THROWS_AS(dstd::binary_semaphore(2), std::invalid_argument);
+  CHECK_THROWS_AS(dstd::counting_semaphore<>(-1), std::invalid_argument);
+
+  // acquire() blocks until a release from another thread; release(n) wakes n waiters.
+  dstd::counting_semaphore<> gate(0);
+  std::atomic<int> through{0};
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 3; ++i) {
+    waiters.emplace_back([&] {
+      gate.acquire();
+      ++through;
+    });
+  }
+  std::this_thread::sleep_for(5ms);
+  CHECK(through == 0);
+  gate.release(3);
+  for (auto& t : waiters) t.join();
+  CHECK(through == 3);
+  CHECK_FALSE(gate.try_acquire());
+}
+
+TEST_CASE("atomic_flag: test, test_and_set, clear, wait and notify") {
+  dstd::atomic_flag flag;
+  CHECK_FALSE(flag.test());
+  CHECK_FALSE(flag.test_and_set());
+  CHECK(flag.test_and_set());
+  CHECK(flag.test());
+  std::atomic<int> woke{0};
+  std::thread waiter([&] {
+    flag.wait(true);  // until cleared
+    woke = 1;
+  });
+  std::this_thread::sleep_for(5ms);
+  CHECK(woke == 0);
+  flag.clear();
+  flag.notify_one();
+  waiter.join();
+  CHECK(woke == 1);
+  CHECK_FALSE(flag.test());
+}
+
