@@ -418,6 +418,29 @@ std::string atomic_operations() {
 }
 
 template <class F>
+std::string floating_point_atomics() {
+  constexpr int rounds = 50;
+  auto sum = F::template make_shared<typename F::template atomic<double>>(0.0);
+  auto scale = F::template make_shared<typename F::template atomic<float>>(1.0f);
+  on_every_thread<F>([sum, scale](int i) {
+    for (int r = 0; r < rounds; ++r) {
+      sum->fetch_add(0.5);  // exact in binary: no rounding to differ by order
+      *sum -= 0.25;
+    }
+    if (i == 0) scale->store(2.5f);
+  });
+  double one = 1.0;
+  auto value = F::template make_shared<typename F::template atomic<double>>(1.0);
+  const bool swapped = value->compare_exchange_strong(one, -0.0);
+  double positive_zero = 0.0;
+  const bool zero_signs_differ = !value->compare_exchange_strong(positive_zero, 3.0);  // -0.0 is not +0.0's bits
+  const double before = value->exchange(4.0);
+  return "sum " + std::to_string(sum->load()) + ", float " + std::to_string(scale->load()) + ", cas " +
+         (swapped ? "swapped" : "failed") + ", -0.0 against +0.0 " + (zero_signs_differ ? "differs" : "equal") +
+         ", exchange gave " + std::to_string(before) + ", now " + std::to_string(value->load());
+}
+
+template <class F>
 std::string latch_counts_down() {
   auto done = F::template make_shared<typename F::latch>(thread_count);
   auto arrived = F::template make_shared<typename F::template atomic<int>>(0);
@@ -594,6 +617,7 @@ std::vector<std::pair<std::string, std::function<std::string()>>> cases() {
       {"semaphore", semaphores<F>},
       {"atomic_flag", atomic_flag_as_a_lock<F>},
       {"atomic", atomic_operations<F>},
+      {"atomic<double>", floating_point_atomics<F>},
       {"latch", latch_counts_down<F>},
       {"barrier", barrier_phases<F>},
   };

@@ -80,6 +80,7 @@ static_assert(drust::interior_mutable<dstd::recursive_mutex> && drust::relocatab
 static_assert(drust::interior_mutable<dstd::condition_variable_any> && drust::relocatable<dstd::condition_variable_any>);
 static_assert(drust::interior_mutable<dstd::counting_semaphore<5>> && drust::relocatable<dstd::binary_semaphore>);
 static_assert(drust::interior_mutable<dstd::atomic_flag> && drust::relocatable<dstd::atomic_flag>);
+static_assert(drust::relocatable<dstd::atomic<double>> && drust::interior_mutable<dstd::atomic<float>>);
 static_assert(dstd::binary_semaphore::max() == 1 && dstd::counting_semaphore<>::max() == PTRDIFF_MAX);
 
 TEST_CASE("mutex: lock, try_lock, unlock and the std lock types") {
@@ -702,5 +703,32 @@ TEST_CASE("atomic_flag: test, test_and_set, clear, wait and notify") {
   waiter.join();
   CHECK(woke == 1);
   CHECK_FALSE(flag.test());
+}
+
+TEST_CASE("atomic<double> and atomic<float>: load, store, exchange, compare-exchange, fetch_add from 8 threads") {
+  dstd::atomic<double> sum{0.0};
+  on_threads(8, [&](int) {
+    for (int i = 0; i < 1000; ++i) sum.fetch_add(0.5);  // exact in binary
+  });
+  CHECK(sum.load() == 4000.0);
+  CHECK(sum.fetch_sub(1000.0) == 4000.0);
+  CHECK((sum -= 0.5) == 2999.5);
+  CHECK((sum += 0.25) == 2999.75);
+  dstd::atomic<float> f{1.5f};
+  CHECK(f.exchange(-2.25f) == 1.5f);
+  float expected = 0.0f;
+  CHECK_FALSE(f.compare_exchange_strong(expected, 7.0f));
+  CHECK(expected == -2.25f);
+  CHECK(f.compare_exchange_weak(expected, 7.0f));
+  CHECK(f.load() == 7.0f);
+  // wait returns once the value changes; a notify from another thread wakes it.
+  std::thread changer([&] {
+    std::this_thread::sleep_for(2ms);
+    f.store(8.0f);
+    f.notify_all();
+  });
+  f.wait(7.0f);
+  CHECK(f.load() == 8.0f);
+  changer.join();
 }
 
