@@ -20,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <semaphore>
+#include <shared_mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -35,6 +36,7 @@
 #include <drust/std/memory>
 #include <drust/std/mutex>
 #include <drust/std/semaphore>
+#include <drust/std/shared_mutex>
 #include <drust/std/thread>
 
 namespace conformance {
@@ -50,6 +52,7 @@ struct std_flavour {
   using timed_mutex = std::timed_mutex;
   using recursive_mutex = std::recursive_mutex;
   using recursive_timed_mutex = std::recursive_timed_mutex;
+  using shared_timed_mutex = std::shared_timed_mutex;
   using condition_variable = std::condition_variable;
   using condition_variable_any = std::condition_variable_any;
   using atomic_flag = std::atomic_flag;
@@ -94,6 +97,7 @@ struct drust_flavour {
   using timed_mutex = drust::std::timed_mutex;
   using recursive_mutex = drust::std::recursive_mutex;
   using recursive_timed_mutex = drust::std::recursive_timed_mutex;
+  using shared_timed_mutex = drust::std::shared_timed_mutex;
   using condition_variable = drust::std::condition_variable;
   using condition_variable_any = drust::std::condition_variable_any;
   using atomic_flag = drust::std::atomic_flag;
@@ -294,21 +298,31 @@ std::string mutex_with_every_lock_type() {
          ", try_lock after " + (free_after ? "succeeds" : "fails");
 }
 
+// Locks *m `depth` times on thread 1 (node 1 under drust) and holds it: what the timed-lock cases
+// try against. Returns once it is held; calling the result lets it go and joins the thread.
+template <class F, class Shared>
+auto hold_on_another_thread(Shared m, int depth = 1) {
+  auto holding = F::template make_shared<typename F::template atomic<int>>(0);
+  auto release = F::template make_shared<typename F::template atomic<int>>(0);
+  auto holder = F::spawn(1, [m, holding, release, depth] {
+    for (int d = 0; d < depth; ++d) m->lock();
+    holding->store(1);
+    while (release->load() == 0) std::this_thread::sleep_for(1ms);
+    for (int d = 0; d < depth; ++d) m->unlock();
+  });
+  while (holding->load() == 0) std::this_thread::sleep_for(1ms);
+  return [holder = std::move(holder), release]() mutable {
+    release->store(1);
+    holder.join();
+  };
+}
+
 template <class F>
 std::string timed_mutex_times_out() {
   auto m = F::template make_shared<typename F::timed_mutex>();
-  auto holding = F::template make_shared<typename F::template atomic<int>>(0);
-  auto release = F::template make_shared<typename F::template atomic<int>>(0);
-  auto holder = F::spawn(1, [m, holding, release] {
-    m->lock();
-    holding->store(1);
-    while (release->load() == 0) std::this_thread::sleep_for(1ms);
-    m->unlock();
-  });
-  while (holding->load() == 0) std::this_thread::sleep_for(1ms);
+  auto let_go = hold_on_another_thread<F>(m);
   const bool while_held = m->try_lock_for(20ms);
-  release->store(1);
-  holder.join();
+  let_go();
   const bool after = m->try_lock_for(10s);
   if (after) m->unlock();
   return std::string("try_lock_for while held: ") + (while_held ? "acquired" : "timed out") +
@@ -336,20 +350,9 @@ std::string recursive_mutex_nests() {
 
   // A recursive_timed_mutex held by another thread times out; free, it nests.
   auto timed = F::template make_shared<typename F::recursive_timed_mutex>();
-  auto holding = F::template make_shared<typename F::template atomic<int>>(0);
-  auto release = F::template make_shared<typename F::template atomic<int>>(0);
-  auto holder = F::spawn(1, [timed, holding, release] {
-    timed->lock();
-    timed->lock();
-    holding->store(1);
-    while (release->load() == 0) std::this_thread::sleep_for(1ms);
-    timed->unlock();
-    timed->unlock();
-  });
-  while (holding->load() == 0) std::this_thread::sleep_for(1ms);
+  auto let_go = hold_on_another_thread<F>(timed, 2);
   const bool while_held = timed->try_lock_for(20ms);
-  release->store(1);
-  holder.join();
+  let_go();
   const bool after = timed->try_lock_for(10s);
   const bool nested = after && timed->try_lock_until(std::chrono::steady_clock::now() + 10s);
   if (nested) timed->unlock();
@@ -359,6 +362,41 @@ std::string recursive_mutex_nests() {
   return "counter " + std::to_string(counter->load()) + ", nested try_lock " + std::to_string(nested_try->load()) +
          ", timed while held: " + (while_held ? "acquired" : "timed out") + ", after: " + (after ? "acquired" : "timed out") +
          ", nested: " + (nested ? "yes" : "no") + ", free at the end: " + (free_at_end ? "yes" : "no");
+}
+
+template <class F>
+std::string shared_timed_mutex_times_out() {
+  auto m = F::template make_shared<typename F::shared_timed_mutex>();
+  auto readers_in = F::template make_shared<typename F::template atomic<int>>(0);
+  auto most_readers = F::template make_shared<typename F::template atomic<int>>(0);
+  // Readers on every node share it (with timed locks); each waits until all four are in.
+  std::vector<typename F::thread> readers;
+  for (int i = 0; i < 4; ++i) {
+    readers.push_back(F::spawn(i, [m, readers_in, most_readers] {
+      if (!m->try_lock_shared_for(10s)) return;
+      const int in = readers_in->fetch_add(1) + 1;
+      int seen = most_readers->load();
+      while (in > seen && !most_readers->compare_exchange_strong(seen, in)) {
+      }
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (readers_in->load() < 4 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+      m->unlock_shared();
+    }));
+  }
+  for (auto& t : readers) t.join();
+  // A writer elsewhere keeps both timed locks out until it lets go.
+  auto let_go = hold_on_another_thread<F>(m);
+  const bool shared_while_held = m->try_lock_shared_for(20ms);
+  const bool exclusive_while_held = m->try_lock_until(std::chrono::steady_clock::now() + 20ms);
+  let_go();
+  const bool shared_after = m->try_lock_shared_until(std::chrono::steady_clock::now() + 10s);
+  if (shared_after) m->unlock_shared();
+  const bool exclusive_after = m->try_lock_for(10s);
+  if (exclusive_after) m->unlock();
+  return "readers together " + std::to_string(most_readers->load()) + ", while a writer holds it: shared " +
+         (shared_while_held ? "acquired" : "timed out") + ", exclusive " + (exclusive_while_held ? "acquired" : "timed out") +
+         "; after: shared " + (shared_after ? "acquired" : "timed out") + ", exclusive " +
+         (exclusive_after ? "acquired" : "timed out");
 }
 
 // --- waiting -----------------------------------------------------------------------------------
@@ -612,6 +650,7 @@ std::vector<std::pair<std::string, std::function<std::string()>>> cases() {
       {"mutex", mutex_with_every_lock_type<F>},
       {"timed_mutex", timed_mutex_times_out<F>},
       {"recursive_mutex", recursive_mutex_nests<F>},
+      {"shared_timed_mutex", shared_timed_mutex_times_out<F>},
       {"condition_variable", condition_variable_ping_pong<F>},
       {"condition_variable_any", condition_variable_any_with_a_recursive_lock<F>},
       {"semaphore", semaphores<F>},

@@ -33,7 +33,7 @@ void compare_with_std(const std::string& provider) {
   drust_test::check_ok(with_drust);
   const auto expected = results_of(with_std.out);
   const auto actual = results_of(with_drust.out);
-  REQUIRE(expected.size() == 15);
+  REQUIRE(expected.size() == 16);
   for (const auto& [name, result] : expected) {
     INFO("case " << name);
     REQUIRE(actual.count(name) == 1);

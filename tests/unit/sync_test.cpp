@@ -80,6 +80,7 @@ static_assert(drust::interior_mutable<dstd::recursive_mutex> && drust::relocatab
 static_assert(drust::interior_mutable<dstd::condition_variable_any> && drust::relocatable<dstd::condition_variable_any>);
 static_assert(drust::interior_mutable<dstd::counting_semaphore<5>> && drust::relocatable<dstd::binary_semaphore>);
 static_assert(drust::interior_mutable<dstd::atomic_flag> && drust::relocatable<dstd::atomic_flag>);
+static_assert(drust::relocatable<dstd::shared_timed_mutex> && drust::interior_mutable<dstd::shared_timed_mutex>);
 static_assert(drust::relocatable<dstd::atomic<double>> && drust::interior_mutable<dstd::atomic<float>>);
 static_assert(dstd::binary_semaphore::max() == 1 && dstd::counting_semaphore<>::max() == PTRDIFF_MAX);
 
@@ -730,5 +731,36 @@ TEST_CASE("atomic<double> and atomic<float>: load, store, exchange, compare-exch
   f.wait(7.0f);
   CHECK(f.load() == 8.0f);
   changer.join();
+}
+
+TEST_CASE("shared_timed_mutex: timed locks on both sides time out while a writer holds it, and succeed once free") {
+  dstd::shared_timed_mutex m;
+  CHECK(m.try_lock_shared_for(1ms));
+  CHECK(m.try_lock_shared_until(std::chrono::system_clock::now() + 1ms));  // readers share it
+  std::atomic<int> writer_got{-1};
+  std::thread writer([&] { writer_got = m.try_lock_for(3ms) ? 1 : 0; });
+  writer.join();
+  CHECK(writer_got == 0);
+  m.unlock_shared();
+  m.unlock_shared();
+  m.lock();
+  std::atomic<int> reader_got{-1};
+  std::thread reader([&] {
+    const auto started = std::chrono::steady_clock::now();
+    reader_got = m.try_lock_shared_for(5ms) ? 1 : 0;
+    CHECK(std::chrono::steady_clock::now() - started >= 5ms);
+  });
+  reader.join();
+  CHECK(reader_got == 0);
+  std::thread late_reader([&] {
+    reader_got = m.try_lock_shared_for(10s) ? 1 : 0;
+    if (reader_got == 1) m.unlock_shared();
+  });
+  std::this_thread::sleep_for(3ms);
+  m.unlock();
+  late_reader.join();
+  CHECK(reader_got == 1);
+  CHECK(m.try_lock_until(std::chrono::steady_clock::now() + 1ms));
+  m.unlock();
 }
 

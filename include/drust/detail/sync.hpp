@@ -9,12 +9,14 @@
 // below are inline); the others are calls into libdrust, which sends active messages to the home.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <thread>
 #include <type_traits>
 
 #include <drust/detail/heap.hpp>
@@ -69,6 +71,22 @@ sync_deadline to_sync_deadline(const ::std::chrono::duration<Rep, Period>& timeo
   const auto now = steady_clock::now();
   if (timeout >= ::std::chrono::duration<Rep, Period>::max() / 2) return no_deadline;
   return to_sync_deadline(now + ::std::chrono::ceil<steady_clock::duration>(timeout));
+}
+
+// The timed waits of the types whose home keeps no deadline for them (counting_semaphore,
+// shared_timed_mutex): tries `attempt()` until it succeeds or `time` passes, sleeping between tries
+// for 50 us, doubling up to 1 ms and never past the deadline. So such a wait may return up to 1 ms
+// after the moment it could have succeeded.
+template <class Clock, class Duration, class Attempt>
+bool retry_until(const ::std::chrono::time_point<Clock, Duration>& time, Attempt&& attempt) {
+  auto pause = ::std::chrono::nanoseconds(50'000);
+  while (true) {
+    if (attempt()) return true;
+    const auto now = Clock::now();
+    if (now >= time) return false;
+    ::std::this_thread::sleep_for(::std::min(pause, ::std::chrono::ceil<::std::chrono::nanoseconds>(time - now)));
+    pause = ::std::min(pause * 2, ::std::chrono::nanoseconds(1'000'000));
+  }
 }
 
 // ---- mutex ----------------------------------------------------------------------------------
