@@ -77,6 +77,12 @@ sync_deadline to_sync_deadline(const ::std::chrono::duration<Rep, Period>& timeo
 // shared_timed_mutex): tries `attempt()` until it succeeds or `time` passes, sleeping between tries
 // for 50 us, doubling up to 1 ms and never past the deadline. So such a wait may return up to 1 ms
 // after the moment it could have succeeded.
+// The steady-clock time `timeout` from now (rounded up): what the timed waits of a duration wait for.
+template <class Rep, class Period>
+::std::chrono::steady_clock::time_point steady_deadline(const ::std::chrono::duration<Rep, Period>& timeout) {
+  return ::std::chrono::steady_clock::now() + ::std::chrono::ceil<::std::chrono::steady_clock::duration>(timeout);
+}
+
 template <class Clock, class Duration, class Attempt>
 bool retry_until(const ::std::chrono::time_point<Clock, Duration>& time, Attempt&& attempt) {
   auto pause = ::std::chrono::nanoseconds(50'000);
